@@ -1,0 +1,63 @@
+//! Chrome's log list, version 3 (JSON): operators, RFC 6962 logs and tiled
+//! (static-ct-api) logs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogList {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_list_timestamp: Option<String>,
+    pub operators: Vec<Operator>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    pub name: String,
+    #[serde(default)]
+    pub email: Vec<String>,
+    #[serde(default)]
+    pub logs: Vec<Log>,
+    #[serde(default)]
+    pub tiled_logs: Vec<Log>,
+}
+
+/// A log: `url` for RFC 6962 logs, `submission_url` and `monitoring_url` for tiled ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Log {
+    pub description: String,
+    /// Base64 SHA-256 of `key`.
+    pub log_id: String,
+    /// Base64 DER SubjectPublicKeyInfo.
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submission_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring_url: Option<String>,
+    #[serde(default)]
+    pub mmd: u64,
+    /// One key (`usable`, `readonly`, `retired`, ...) holding its details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporal_interval: Option<TemporalInterval>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemporalInterval {
+    pub start_inclusive: String,
+    pub end_exclusive: String,
+}
+
+impl Log {
+    /// The name of the state (`usable`, `readonly`, ...), if any.
+    pub fn state_name(&self) -> Option<&str> {
+        self.state.as_ref()?.keys().next().map(String::as_str)
+    }
+}

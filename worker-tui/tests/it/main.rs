@@ -1,0 +1,5 @@
+//! Integration tests of ct-worker.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+
+mod inspect;
