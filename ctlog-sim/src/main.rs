@@ -1,1 +1,196 @@
-fn main() {}
+//! `ctlog-sim`: serves simulated CT logs until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use ctlog_sim::{FaultConfig, LogConfig, SimConfig, Simulator, Source, Views};
+
+/// A Certificate Transparency log server for tests, demos and benchmarks:
+/// RFC 6962 and static-ct-api, real signatures and Merkle trees, and the
+/// faults real logs show.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "CTLOG_SIM_LISTEN", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Number of logs, served under /log0/, /log1/, ...
+    #[arg(long, env = "CTLOG_SIM_LOGS", default_value_t = 1)]
+    logs: usize,
+    /// Entries per generated log.
+    #[arg(long, env = "CTLOG_SIM_ENTRIES", default_value_t = 10_000)]
+    entries: u64,
+    /// Seed of the generated entries (log N uses a seed derived from it).
+    #[arg(long, env = "CTLOG_SIM_SEED", default_value_t = 1)]
+    seed: u64,
+    /// Share of generated entries that name .jp domains.
+    #[arg(long, env = "CTLOG_SIM_MATCH_SHARE", default_value_t = 0.01)]
+    match_share: f64,
+    /// Serve static-ct-api only (checkpoint, tiles, issuers); listed under tiled_logs.
+    #[arg(long = "static", env = "CTLOG_SIM_STATIC")]
+    static_api: bool,
+    /// Serve both RFC 6962 and static-ct-api views of each log (listed as
+    /// tiled with --static, else as RFC 6962).
+    #[arg(long, env = "CTLOG_SIM_BOTH")]
+    both: bool,
+    /// Replay entries from a directory of get-entries JSON files instead of generating.
+    #[arg(long, env = "CTLOG_SIM_REPLAY")]
+    replay: Option<PathBuf>,
+    /// Most entries one get-entries answer holds.
+    #[arg(long, env = "CTLOG_SIM_BATCH_CAP", default_value_t = 256)]
+    batch_cap: u64,
+    /// Share of get-entries answers that are shorter than the cap allows.
+    #[arg(long, env = "CTLOG_SIM_SHORT_RATE", default_value_t = 0.0)]
+    short_rate: f64,
+    /// Requests per second allowed per client address (token bucket), e.g. 50 or 50/s.
+    #[arg(long, env = "CTLOG_SIM_RATE_LIMIT")]
+    rate_limit: Option<String>,
+    /// Token bucket size for --rate-limit.
+    #[arg(long, env = "CTLOG_SIM_BURST", default_value_t = 10)]
+    burst: u32,
+    /// Share of answers replaced by 500 or 503.
+    #[arg(long, env = "CTLOG_SIM_ERROR_RATE", default_value_t = 0.0)]
+    error_rate: f64,
+    /// Latency added to every answer, in milliseconds.
+    #[arg(long, env = "CTLOG_SIM_LATENCY_MS", default_value_t = 0)]
+    latency_ms: u64,
+    /// Share of answers cut mid-body (connection aborted).
+    #[arg(long, env = "CTLOG_SIM_CUT_RATE", default_value_t = 0.0)]
+    cut_rate: f64,
+    /// Indices served malformed by get-entries, comma-separated (bad base64,
+    /// truncated leaf, garbage DER, in turn); left out of the truth file.
+    #[arg(long, env = "CTLOG_SIM_MALFORMED", value_delimiter = ',')]
+    malformed: Vec<u64>,
+    /// Entries appended to each log per second (0: no growth).
+    #[arg(long, env = "CTLOG_SIM_GROW", default_value_t = 0)]
+    grow: u64,
+    /// Write the served logs as a v3 log list to this file.
+    #[arg(long, env = "CTLOG_SIM_LOG_LIST_OUT")]
+    log_list_out: Option<PathBuf>,
+    /// Write the matching indices of every log to this file (at start and at stop).
+    #[arg(long, env = "CTLOG_SIM_TRUTH_OUT")]
+    truth_out: Option<PathBuf>,
+}
+
+fn parse_rate(s: &str) -> Result<f64> {
+    let n = s.trim().trim_end_matches("/s");
+    let r: f64 = n
+        .parse()
+        .with_context(|| format!("--rate-limit {s:?} is not a number per second"))?;
+    if !(r > 0.0 && r.is_finite()) {
+        bail!("--rate-limit must be positive");
+    }
+    Ok(r)
+}
+
+impl Cli {
+    fn config(&self) -> Result<SimConfig> {
+        let views = match (self.static_api, self.both) {
+            (false, false) => Views::RFC6962,
+            (true, false) => Views::STATIC,
+            (list_as_tiled, true) => Views {
+                rfc6962: true,
+                tiles: true,
+                list_as_tiled,
+            },
+        };
+        let faults = FaultConfig {
+            rate_limit: self.rate_limit.as_deref().map(parse_rate).transpose()?,
+            burst: self.burst,
+            error_rate: self.error_rate,
+            latency_ms: self.latency_ms,
+            cut_rate: self.cut_rate,
+            short_rate: self.short_rate,
+        };
+        let source = match &self.replay {
+            Some(dir) => Source::Replay(dir.clone()),
+            None => Source::Generated {
+                entries: self.entries,
+                seed: self.seed,
+                match_share: self.match_share,
+            },
+        };
+        if self.logs == 0 {
+            bail!("--logs must be at least 1");
+        }
+        let logs = (0..self.logs)
+            .map(|_| LogConfig {
+                source: source.clone(),
+                views,
+                batch_cap: self.batch_cap,
+                grow_per_sec: if self.replay.is_some() { 0 } else { self.grow },
+                malformed: self.malformed.clone(),
+                faults: faults.clone(),
+            })
+            .collect();
+        Ok(SimConfig {
+            listen: self.listen,
+            logs,
+        })
+    }
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).context("encoding JSON")?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+async fn stop_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("listening for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("listening for SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("listening for SIGINT")?;
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let config = cli.config()?;
+    let sim = Simulator::start(config)
+        .await
+        .context("starting the simulator")?;
+    for log in sim.logs() {
+        tracing::info!(log.url = %log.url, log.entries = log.entries, log.matches = log.truth.matches.len(), "serving log");
+    }
+    if let Some(path) = &cli.log_list_out {
+        write_json(path, &sim.log_list())?;
+    }
+    if let Some(path) = &cli.truth_out {
+        write_json(path, &sim.truth())?;
+    }
+    println!("ctlog-sim listening on {}", sim.base_url());
+    stop_signal().await?;
+    tracing::info!("stopping");
+    if let Some(path) = &cli.truth_out {
+        write_json(path, &sim.truth())?;
+    }
+    sim.shutdown().await.context("stopping the server")?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("ctlog-sim: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -292,7 +292,7 @@ mod generated {
             sans in proptest::collection::vec(name(), 0..4),
             cn in proptest::option::of(name()),
         ) {
-            let made = make_cert(cn.clone().map(|c| DnValue::Utf8String(c)), &sans.iter().map(String::as_str).collect::<Vec<_>>(), false);
+            let made = make_cert(cn.clone().map(DnValue::Utf8String), &sans.iter().map(String::as_str).collect::<Vec<_>>(), false);
             let (leaf, extra) = x509_entry(&made, 1);
             // examine() asserts that the fast path agrees with the full parse.
             let e = examine(&leaf, &extra);
