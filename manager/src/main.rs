@@ -1,1 +1,199 @@
-fn main() {}
+//! `ct-manager`: command line entry point.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use manager::{AppState, Config, db, export, logs};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ct-manager",
+    version,
+    about = "ctjp manager: plans, leases, scales and ingests CT log ranges"
+)]
+struct Cli {
+    /// MySQL/MariaDB URL, e.g. mysql://user:pass@127.0.0.1:3306/ctjp
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API server (migrates first).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage logs.
+    Logs {
+        #[command(subcommand)]
+        command: LogsCommand,
+    },
+    /// Print every stored matching entry as JSON lines.
+    Export {
+        /// Only entries stored at or after this Unix time (seconds).
+        #[arg(long, env = "CT_EXPORT_SINCE", default_value_t = 0)]
+        since: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LogsCommand {
+    /// Import (insert or update) the logs of a v3 log list JSON file.
+    Import { file: std::path::PathBuf },
+    /// List known logs.
+    List,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Bearer token of admin calls (admin calls are refused without it).
+    #[arg(long, env = "CT_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Seconds a lease lives without progress.
+    #[arg(long, env = "CT_LEASE_SECS", default_value_t = 300)]
+    lease_secs: u64,
+    /// Seconds between tree-head polls (0 disables polling).
+    #[arg(long, env = "CT_POLL_SECS", default_value_t = 60)]
+    poll_secs: u64,
+    /// Seconds between sweeps of expired leases (0 disables the sweep).
+    #[arg(long, env = "CT_REAP_SECS", default_value_t = 15)]
+    reap_secs: u64,
+    /// Tasks hold 2^k entries.
+    #[arg(long, env = "CT_TASK_SIZE_LOG2", default_value_t = 12, value_parser = clap::value_parser!(u32).range(0..=30))]
+    task_size_log2: u32,
+    /// Largest request body in bytes.
+    #[arg(long, env = "CT_MAX_BODY_BYTES", default_value_t = 16 << 20)]
+    max_body_bytes: usize,
+    /// Name suffixes that match (comma separated).
+    #[arg(long, env = "CT_SUFFIXES", default_value = "jp", value_delimiter = ',')]
+    suffix: Vec<String>,
+    /// Database pool size.
+    #[arg(long, env = "CT_DB_CONNECTIONS", default_value_t = 16)]
+    db_connections: u32,
+}
+
+fn secs(n: u64) -> Option<Duration> {
+    (n > 0).then(|| Duration::from_secs(n))
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("ct-manager: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let url = cli
+        .database_url
+        .context("--database-url or DATABASE_URL is required")?;
+    match cli.command {
+        Command::Serve(args) => {
+            let matcher = ct_core::matcher::Matcher::new(&args.suffix).context("--suffix")?;
+            let config = Config {
+                admin_token: args.admin_token.filter(|t| !t.is_empty()),
+                lease: Duration::from_secs(args.lease_secs.max(1)),
+                poll_interval: secs(args.poll_secs),
+                reap_interval: secs(args.reap_secs),
+                task_size_log2: args.task_size_log2,
+                max_body_bytes: args.max_body_bytes,
+                matcher,
+                ..Config::default()
+            };
+            let pool = db::connect(&url, args.db_connections)
+                .await
+                .context("connecting to the database")?;
+            db::migrate(&pool).await.context("migrating the database")?;
+            let listener = TcpListener::bind(&args.listen)
+                .await
+                .with_context(|| format!("binding {}", args.listen))?;
+            tracing::info!(listen = %args.listen, config = ?config, "ct-manager serving");
+            let state = AppState::new(pool, config)?;
+            manager::serve(listener, state, async {
+                let _ = tokio::signal::ctrl_c().await;
+                tracing::info!("shutting down");
+            })
+            .await
+            .context("serving")?;
+        }
+        Command::Migrate => {
+            let pool = db::connect(&url, 2)
+                .await
+                .context("connecting to the database")?;
+            db::migrate(&pool).await.context("migrating the database")?;
+            println!("migrations applied");
+        }
+        Command::Logs {
+            command: LogsCommand::Import { file },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let list: ct_core::loglist::LogList = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {} as a v3 log list", file.display()))?;
+            let pool = db::connect(&url, 2)
+                .await
+                .context("connecting to the database")?;
+            db::migrate(&pool).await.context("migrating the database")?;
+            let s = logs::import(&pool, &list).await.context("importing logs")?;
+            println!(
+                "inserted {}, updated {}, skipped {}",
+                s.inserted,
+                s.updated,
+                s.skipped.len()
+            );
+            for why in s.skipped {
+                println!("skipped: {why}");
+            }
+        }
+        Command::Logs {
+            command: LogsCommand::List,
+        } => {
+            let pool = db::connect(&url, 2)
+                .await
+                .context("connecting to the database")?;
+            let mut out = std::io::stdout().lock();
+            for l in logs::list(&pool).await.context("listing logs")? {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\tenabled={}\tpriority={}\ttree_size={}\ttasks={}/{}",
+                    l.id,
+                    l.kind,
+                    l.url,
+                    l.state,
+                    l.enabled,
+                    l.priority,
+                    l.tree_size.map_or("-".into(), |s| s.to_string()),
+                    l.tasks_done,
+                    l.tasks
+                )
+                .context("writing to stdout")?;
+            }
+        }
+        Command::Export { since } => {
+            let pool = db::connect(&url, 2)
+                .await
+                .context("connecting to the database")?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            export::export(&pool, since.saturating_mul(1000), &mut out)
+                .await
+                .context("exporting")?;
+            out.flush().context("writing to stdout")?;
+        }
+    }
+    Ok(())
+}

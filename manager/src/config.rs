@@ -1,0 +1,72 @@
+//! The manager's validated, typed configuration.
+
+use std::fmt;
+use std::time::Duration;
+
+use ct_core::matcher::Matcher;
+
+/// Settings of a running manager.
+#[derive(Clone)]
+pub struct Config {
+    /// Bearer token of admin calls; admin calls are refused when absent.
+    pub admin_token: Option<String>,
+    /// How long a lease lives without progress.
+    pub lease: Duration,
+    /// How often tree heads are polled and logs planned; `None` disables the loop.
+    pub poll_interval: Option<Duration>,
+    /// How often expired leases are returned to the pool; `None` disables the loop
+    /// (claims still take over expired leases).
+    pub reap_interval: Option<Duration>,
+    /// Tasks hold `2^task_size_log2` entries.
+    pub task_size_log2: u32,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Most entries in one upload.
+    pub max_upload_entries: usize,
+    /// Most tasks in one claim.
+    pub max_claim: u32,
+    /// Fetchers a worker starts with on a log.
+    pub initial_fetchers: u32,
+    /// Timeout of a tree head request.
+    pub http_timeout: Duration,
+    /// Which names match.
+    pub matcher: Matcher,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            admin_token: None,
+            lease: Duration::from_secs(300),
+            poll_interval: Some(Duration::from_secs(60)),
+            reap_interval: Some(Duration::from_secs(15)),
+            task_size_log2: 12,
+            max_body_bytes: 16 << 20,
+            max_upload_entries: 2048,
+            max_claim: 16,
+            initial_fetchers: 1,
+            http_timeout: Duration::from_secs(20),
+            matcher: Matcher::default(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("lease", &self.lease)
+            .field("poll_interval", &self.poll_interval)
+            .field("reap_interval", &self.reap_interval)
+            .field("task_size_log2", &self.task_size_log2)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_upload_entries", &self.max_upload_entries)
+            .field("max_claim", &self.max_claim)
+            .field("initial_fetchers", &self.initial_fetchers)
+            .field("suffixes", &self.matcher.suffixes())
+            .finish()
+    }
+}

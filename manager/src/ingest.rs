@@ -1,0 +1,333 @@
+//! Ingestion: uploaded entries are re-examined with `ct-core` (nothing a
+//! worker computed is trusted), checked against the task leased to that
+//! worker, and stored idempotently in one transaction per batch. Entries that
+//! do not decode are kept in `failed_entries`; entries that decode but do not
+//! match are refused.
+
+use std::collections::HashMap;
+
+use ct_core::entry::{Depth, Examined, Examiner};
+use ct_core::matcher::{categorize, registered_domain};
+use ct_core::protocol::{Rejection, UploadRequest, UploadResponse};
+use sqlx::MySqlConnection;
+
+use crate::error::{Error, Result};
+use crate::metrics::inc;
+use crate::{AppState, db};
+
+/// An entry that matched, with everything stored about it.
+struct Parsed {
+    index: u64,
+    examined: Examined,
+    leaf_input: Vec<u8>,
+    extra_data: Vec<u8>,
+}
+
+enum Verdict {
+    Store(Box<Parsed>),
+    /// Refused; `failed` holds the raw bytes when the entry goes to `failed_entries`.
+    Reject {
+        index: u64,
+        code: &'static str,
+        reason: String,
+        failed: Option<(Vec<u8>, Vec<u8>)>,
+    },
+}
+
+/// Decodes and matches every entry (CPU work, run off the reactor).
+fn examine_all(matcher: ct_core::matcher::Matcher, req: UploadRequest) -> Vec<Verdict> {
+    let examiner = Examiner::new(matcher);
+    req.entries
+        .into_iter()
+        .map(|e| {
+            let leaf = ct_core::b64::decode(&e.leaf_input, "leaf_input");
+            let extra = ct_core::b64::decode(&e.extra_data, "extra_data");
+            let (leaf, extra) = match (leaf, extra) {
+                (Ok(l), Ok(x)) => (l, x),
+                (Err(err), _) | (_, Err(err)) => {
+                    return Verdict::Reject {
+                        index: e.index,
+                        code: "undecodable",
+                        reason: err.to_string(),
+                        failed: Some((e.leaf_input.into_bytes(), e.extra_data.into_bytes())),
+                    };
+                }
+            };
+            let examined = examiner.examine(&leaf, &extra, Depth::MatchOnly);
+            if examined.matched() {
+                Verdict::Store(Box::new(Parsed {
+                    index: e.index,
+                    examined,
+                    leaf_input: leaf,
+                    extra_data: extra,
+                }))
+            } else if let Some(err) = examined.error.clone().filter(|_| examined.cert.is_none()) {
+                Verdict::Reject {
+                    index: e.index,
+                    code: "undecodable",
+                    reason: err,
+                    failed: Some((leaf, extra)),
+                }
+            } else {
+                Verdict::Reject {
+                    index: e.index,
+                    code: "no_match",
+                    reason: format!(
+                        "no name ends in {}",
+                        examiner.matcher().suffixes().join(", ")
+                    ),
+                    failed: None,
+                }
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct UploadTask {
+    log_id: u64,
+    start_index: u64,
+    end_index: u64,
+    state: String,
+    lease_holder: Option<u64>,
+}
+
+/// Handles one upload for `task_id` by `worker_id`.
+pub async fn upload(
+    state: &AppState,
+    worker_id: u64,
+    task_id: u64,
+    req: UploadRequest,
+) -> Result<UploadResponse> {
+    inc(&state.metrics.uploads, 1);
+    if req.entries.len() > state.config.max_upload_entries {
+        return Err(Error::client(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_entries",
+            format!(
+                "at most {} entries per upload",
+                state.config.max_upload_entries
+            ),
+        ));
+    }
+    let task: UploadTask = sqlx::query_as(
+        "SELECT log_id, start_index, end_index, state, lease_holder FROM tasks WHERE id = ?",
+    )
+    .bind(task_id)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("no task {task_id}")))?;
+    if task.lease_holder != Some(worker_id) || task.state == "pending" {
+        return Err(Error::forbidden(
+            "not_leased",
+            format!("task {task_id} is not leased to you"),
+        ));
+    }
+    if let Some(e) = req
+        .entries
+        .iter()
+        .find(|e| e.index < task.start_index || e.index >= task.end_index)
+    {
+        return Err(Error::forbidden(
+            "out_of_lease",
+            format!(
+                "index {} is outside task {task_id}'s range [{}, {})",
+                e.index, task.start_index, task.end_index
+            ),
+        ));
+    }
+    let matcher = state.config.matcher.clone();
+    let verdicts = tokio::task::spawn_blocking(move || examine_all(matcher, req))
+        .await
+        .map_err(|e| Error::Internal(format!("examine task: {e}")))?;
+    let mut attempt = 0;
+    let out = loop {
+        match store(state, worker_id, task_id, task.log_id, &verdicts).await {
+            Err(e) if e.is_retryable() && attempt < 4 => attempt += 1,
+            r => break r?,
+        }
+    };
+    inc(&state.metrics.entries_new, out.new);
+    inc(&state.metrics.entries_duplicate, out.duplicate);
+    inc(&state.metrics.entries_rejected, out.rejected);
+    Ok(out)
+}
+
+async fn store(
+    state: &AppState,
+    worker_id: u64,
+    task_id: u64,
+    log_id: u64,
+    verdicts: &[Verdict],
+) -> Result<UploadResponse> {
+    let now = db::now_ms();
+    let mut out = UploadResponse::default();
+    let mut tx = state.pool.begin().await?;
+    let wanted: Vec<u64> = verdicts
+        .iter()
+        .filter_map(|v| match v {
+            Verdict::Store(p) => Some(p.index),
+            Verdict::Reject { .. } => None,
+        })
+        .collect();
+    let mut existing: HashMap<u64, Vec<u8>> = HashMap::new();
+    if !wanted.is_empty() {
+        let sql = format!(
+            "SELECT idx, leaf_hash FROM sightings WHERE log_id = ? AND idx IN ({})",
+            db::placeholders(wanted.len())
+        );
+        let mut q = sqlx::query_as::<_, (u64, Vec<u8>)>(&sql).bind(log_id);
+        for i in &wanted {
+            q = q.bind(i);
+        }
+        existing.extend(q.fetch_all(&mut *tx).await?);
+    }
+    for v in verdicts {
+        match v {
+            Verdict::Reject {
+                index,
+                code,
+                reason,
+                failed,
+            } => {
+                if let Some((leaf, extra)) = failed {
+                    sqlx::query(
+                        "INSERT IGNORE INTO failed_entries (log_id, idx, leaf_input, extra_data, error, worker_id, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(log_id)
+                    .bind(index)
+                    .bind(leaf)
+                    .bind(extra)
+                    .bind(db::clip(reason, 60_000))
+                    .bind(worker_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                out.rejected += 1;
+                out.rejections.push(Rejection {
+                    index: *index,
+                    status: 422,
+                    code: (*code).to_owned(),
+                    reason: reason.clone(),
+                });
+            }
+            Verdict::Store(p) => {
+                let leaf_hash = p.examined.leaf_hash.unwrap_or_default();
+                if let Some(stored) = existing.get(&p.index) {
+                    if stored[..] == leaf_hash[..] {
+                        out.duplicate += 1;
+                    } else {
+                        out.rejected += 1;
+                        out.rejections.push(Rejection {
+                            index: p.index,
+                            status: 409,
+                            code: "conflict".into(),
+                            reason: "a different entry is already stored at this index".into(),
+                        });
+                    }
+                    continue;
+                }
+                let cert_id = upsert_certificate(&mut tx, p, now).await?;
+                let inserted = sqlx::query(
+                    "INSERT IGNORE INTO sightings (log_id, idx, certificate_id, leaf_hash, timestamp_ms, worker_id, task_id, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(log_id)
+                .bind(p.index)
+                .bind(cert_id)
+                .bind(&leaf_hash[..])
+                .bind(p.examined.timestamp.unwrap_or(0).min(i64::MAX as u64))
+                .bind(worker_id)
+                .bind(task_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 1 {
+                    out.new += 1;
+                } else {
+                    // Another upload stored it concurrently; the check above catches conflicts next time.
+                    out.duplicate += 1;
+                }
+                existing.insert(p.index, leaf_hash.to_vec());
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// JSON array of strings, dropping items from the end until it fits `max` bytes.
+fn json_list(items: &[String], max: usize) -> String {
+    let mut n = items.len();
+    loop {
+        let s = serde_json::to_string(&items[..n]).unwrap_or_else(|_| "[]".into());
+        if s.len() <= max || n == 0 {
+            return s;
+        }
+        n /= 2;
+    }
+}
+
+async fn upsert_certificate(conn: &mut MySqlConnection, p: &Parsed, now: i64) -> Result<u64> {
+    let e = &p.examined;
+    let c = e.cert.clone().unwrap_or_default();
+    let fingerprint = e.fingerprint.unwrap_or_default();
+    let text = |s: &Option<String>| s.as_deref().map(|s| db::clip(s, 60_000).to_owned());
+    let error = match (&e.error, &c.parse_error) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.clone().or_else(|| b.clone()),
+    };
+    let id = sqlx::query(
+        "INSERT INTO certificates (fingerprint, entry_type, serial, subject_dn, subject_cn, subject_o, issuer_dn, \
+         issuer_cn, issuer_o, not_before, not_after, dns_names, ip_addresses, key_algorithm, key_bits, \
+         signature_algorithm, policies, validation, is_ca, parse_error, leaf_input, extra_data, first_seen) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
+    )
+    .bind(&fingerprint[..])
+    .bind(e.entry_type.map(|t| t.as_str()).unwrap_or("x509"))
+    .bind(db::clip(&c.serial, 1024))
+    .bind(db::clip(&c.subject.dn, 60_000))
+    .bind(text(&c.subject.cn))
+    .bind(text(&c.subject.o))
+    .bind(db::clip(&c.issuer.dn, 60_000))
+    .bind(text(&c.issuer.cn))
+    .bind(text(&c.issuer.o))
+    .bind(c.not_before)
+    .bind(c.not_after)
+    .bind(json_list(&c.dns_names, 16_000_000))
+    .bind(json_list(&c.ip_addresses, 60_000))
+    .bind(c.key_algorithm.as_deref().map(|s| db::clip(s, 128)))
+    .bind(c.key_bits)
+    .bind(c.signature_algorithm.as_deref().map(|s| db::clip(s, 128)))
+    .bind(json_list(&c.policies, 60_000))
+    .bind(c.validation.as_str())
+    .bind(c.is_ca)
+    .bind(error.as_deref().map(|s| db::clip(s, 60_000)))
+    .bind(&p.leaf_input)
+    .bind(&p.extra_data)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .last_insert_id();
+    let names: Vec<&String> = e.matched_names.iter().filter(|n| n.len() <= 700).collect();
+    if !names.is_empty() {
+        let sql = format!(
+            "INSERT IGNORE INTO names (certificate_id, name, category, registered_domain) VALUES {}",
+            vec!["(?, ?, ?, ?)"; names.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for n in names {
+            q = q
+                .bind(id)
+                .bind(n)
+                .bind(categorize(n).as_str())
+                .bind(db::clip(&registered_domain(n), 700).to_owned());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(id)
+}

@@ -1,0 +1,104 @@
+//! `ct-manager` as a library: the axum application over MySQL that plans,
+//! leases, scales and ingests. [`app`] builds the router, [`serve`] runs it
+//! with the background loops (tree-head poller and planner, lease reaper)
+//! until a shutdown future resolves.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod export;
+pub mod ingest;
+pub mod logs;
+pub mod metrics;
+pub mod planner;
+pub mod poller;
+pub mod routes;
+pub mod scaling;
+pub mod tasks;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use sqlx::MySqlPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use routes::app;
+
+/// Shared state of every handler and loop.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: MySqlPool,
+    pub config: Arc<Config>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    /// Builds the state; fails only if the HTTP client cannot be built.
+    pub fn new(pool: MySqlPool, config: Config) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(config.http_timeout)
+            .user_agent(concat!("ct-manager/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+        Ok(AppState {
+            pool,
+            config: Arc::new(config),
+            metrics: Arc::new(metrics::Metrics::default()),
+            http,
+        })
+    }
+}
+
+/// Serves the API on `listener` and runs the background loops until
+/// `shutdown` resolves; then stops the loops and waits for them.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut loops = Vec::new();
+    if let Some(every) = state.config.poll_interval {
+        loops.push(tokio::spawn(poller::run(
+            state.clone(),
+            every,
+            stop_rx.clone(),
+        )));
+    }
+    if let Some(every) = state.config.reap_interval {
+        loops.push(tokio::spawn(tasks::reap_loop(
+            state.clone(),
+            every,
+            stop_rx.clone(),
+        )));
+    }
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    for handle in loops {
+        if let Err(e) = handle.await {
+            tracing::error!(error = %e, "background loop ended abnormally");
+        }
+    }
+    result
+}
+
+/// Waits until `stop` turns true or `every` has passed; returns true when stopping.
+pub(crate) async fn sleep_or_stop(
+    every: std::time::Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(every) => false,
+        r = stop.changed() => r.is_err() || *stop.borrow(),
+    }
+}

@@ -1,0 +1,243 @@
+//! The logs the manager knows: import from a v3 log list (re-import updates,
+//! never duplicates), admin settings, and listings.
+
+use ct_core::loglist::LogList;
+use ct_core::protocol::LogKind;
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, MySqlPool};
+
+use crate::db;
+use crate::error::{Error, Result};
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub inserted: u64,
+    pub updated: u64,
+    /// Logs left out, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Normalizes a log URL: `https://host/path/` with one trailing slash.
+pub fn normalize_url(url: &str) -> Option<String> {
+    let url = url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 500 {
+        return None;
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    Some(format!("{}/", url.trim_end_matches('/')))
+}
+
+/// Imports (inserts or updates) every log of a list.
+pub async fn import(pool: &MySqlPool, list: &LogList) -> Result<ImportSummary> {
+    let mut summary = ImportSummary::default();
+    let now = db::now_ms();
+    let mut tx = pool.begin().await?;
+    for op in &list.operators {
+        let all = op
+            .logs
+            .iter()
+            .map(|l| (LogKind::Rfc6962, l))
+            .chain(op.tiled_logs.iter().map(|l| (LogKind::Static, l)));
+        for (kind, log) in all {
+            let (url, monitoring) = match kind {
+                LogKind::Rfc6962 => (log.url.as_deref(), None),
+                LogKind::Static => (log.submission_url.as_deref(), log.monitoring_url.as_deref()),
+            };
+            let Some(url) = url.and_then(normalize_url) else {
+                summary
+                    .skipped
+                    .push(format!("{}: missing or invalid URL", log.description));
+                continue;
+            };
+            let monitoring = match (kind, monitoring.map(normalize_url)) {
+                (LogKind::Static, None | Some(None)) => {
+                    summary
+                        .skipped
+                        .push(format!("{url}: missing or invalid monitoring_url"));
+                    continue;
+                }
+                (_, m) => m.flatten(),
+            };
+            let Ok(key) = ct_core::b64::decode(&log.key, "key") else {
+                summary.skipped.push(format!("{url}: key is not base64"));
+                continue;
+            };
+            if key.len() > 2048 || ct_core::sth::LogKey::from_spki_der(&key).is_err() {
+                summary
+                    .skipped
+                    .push(format!("{url}: unsupported or invalid key"));
+                continue;
+            }
+            let log_id = ct_core::sth::log_id(&key);
+            if ct_core::b64::decode(&log.log_id, "log_id").ok().as_deref() != Some(&log_id[..]) {
+                summary
+                    .skipped
+                    .push(format!("{url}: log_id is not the SHA-256 of its key"));
+                continue;
+            }
+            let state = log.state_name().unwrap_or("");
+            let enabled = !matches!(state, "retired" | "rejected");
+            let existing: Option<(u64,)> =
+                sqlx::query_as("SELECT id FROM logs WHERE url = ? FOR UPDATE")
+                    .bind(&url)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((id,)) = existing {
+                sqlx::query(
+                    "UPDATE logs SET kind = ?, monitoring_url = ?, public_key = ?, log_id = ?, \
+                     description = ?, operator = ?, state = ?, mmd = ?, updated_at = ? WHERE id = ?",
+                )
+                .bind(kind.as_str())
+                .bind(&monitoring)
+                .bind(&key)
+                .bind(&log_id[..])
+                .bind(db::clip(&log.description, 512))
+                .bind(db::clip(&op.name, 255))
+                .bind(db::clip(state, 32))
+                .bind(log.mmd)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                summary.updated += 1;
+            } else {
+                sqlx::query(
+                    "INSERT INTO logs (url, kind, monitoring_url, public_key, log_id, description, operator, \
+                     state, mmd, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&url)
+                .bind(kind.as_str())
+                .bind(&monitoring)
+                .bind(&key)
+                .bind(&log_id[..])
+                .bind(db::clip(&log.description, 512))
+                .bind(db::clip(&op.name, 255))
+                .bind(db::clip(state, 32))
+                .bind(log.mmd)
+                .bind(enabled)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                summary.inserted += 1;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// One log as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+pub struct LogInfo {
+    pub id: u64,
+    pub url: String,
+    pub kind: String,
+    pub monitoring_url: Option<String>,
+    pub description: String,
+    pub operator: String,
+    pub state: String,
+    pub enabled: bool,
+    pub priority: i32,
+    pub start_index: u64,
+    pub max_fetchers: u32,
+    pub planned_end: u64,
+    /// Largest verified tree size.
+    pub tree_size: Option<u64>,
+    pub tasks: i64,
+    pub tasks_done: i64,
+    /// Entries accounted for by finished and interrupted leases.
+    pub entries_done: u64,
+    pub certificates: i64,
+    pub last_polled_at: Option<i64>,
+    pub last_poll_error: Option<String>,
+}
+
+/// Every log with its progress.
+pub async fn list(pool: &MySqlPool) -> Result<Vec<LogInfo>> {
+    Ok(sqlx::query_as(
+        "SELECT l.id, l.url, l.kind, l.monitoring_url, l.description, l.operator, l.state, l.enabled, \
+         l.priority, l.start_index, l.max_fetchers, l.planned_end, \
+         (SELECT MAX(s.tree_size) FROM sths s WHERE s.log_id = l.id AND s.verified = 1) AS tree_size, \
+         (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id) AS tasks, \
+         (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.state = 'done') AS tasks_done, \
+         (SELECT CAST(COALESCE(SUM(t.entries), 0) AS UNSIGNED) FROM tasks t WHERE t.log_id = l.id) AS entries_done, \
+         (SELECT COUNT(*) FROM sightings g WHERE g.log_id = l.id) AS certificates, \
+         l.last_polled_at, l.last_poll_error FROM logs l ORDER BY l.id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Changes an admin can make to a log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogUpdate {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub priority: Option<i32>,
+    #[serde(default)]
+    pub start_index: Option<u64>,
+    #[serde(default)]
+    pub max_fetchers: Option<u32>,
+}
+
+/// Applies a [`LogUpdate`]; tasks take the log's enabled flag and priority.
+pub async fn update(pool: &MySqlPool, id: u64, u: &LogUpdate) -> Result<()> {
+    if let Some(cap) = u.max_fetchers
+        && !(1..=1024).contains(&cap)
+    {
+        return Err(Error::unprocessable(
+            "invalid_cap",
+            "max_fetchers must be in 1..=1024",
+        ));
+    }
+    if u.start_index.is_some_and(|s| s > i64::MAX as u64) {
+        return Err(Error::unprocessable(
+            "invalid_index",
+            "start_index is too large",
+        ));
+    }
+    let mut tx = pool.begin().await?;
+    let found: Option<(u64,)> = sqlx::query_as("SELECT id FROM logs WHERE id = ? FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if found.is_none() {
+        return Err(Error::not_found(format!("no log {id}")));
+    }
+    sqlx::query(
+        "UPDATE logs SET enabled = COALESCE(?, enabled), priority = COALESCE(?, priority), \
+         start_index = COALESCE(?, start_index), max_fetchers = COALESCE(?, max_fetchers), updated_at = ? WHERE id = ?",
+    )
+    .bind(u.enabled)
+    .bind(u.priority)
+    .bind(u.start_index)
+    .bind(u.max_fetchers)
+    .bind(db::now_ms())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if u.enabled.is_some() || u.priority.is_some() {
+        sqlx::query(
+            "UPDATE tasks t JOIN logs l ON l.id = t.log_id SET t.enabled = l.enabled, t.priority = l.priority \
+             WHERE t.log_id = ? AND t.state <> 'done'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(cap) = u.max_fetchers {
+        sqlx::query("UPDATE worker_logs SET fetchers = LEAST(fetchers, ?) WHERE log_id = ?")
+            .bind(cap)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

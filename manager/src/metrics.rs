@@ -1,0 +1,160 @@
+//! Prometheus metrics in the text exposition format: process counters kept
+//! in atomics, plus gauges read from the database at scrape time.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::MySqlPool;
+
+use crate::error::Result;
+
+/// Counters of this process.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub registrations: AtomicU64,
+    pub claims: AtomicU64,
+    pub tasks_leased: AtomicU64,
+    pub heartbeats: AtomicU64,
+    pub uploads: AtomicU64,
+    pub entries_new: AtomicU64,
+    pub entries_duplicate: AtomicU64,
+    pub entries_rejected: AtomicU64,
+    pub tasks_completed: AtomicU64,
+    pub tasks_failed: AtomicU64,
+    pub leases_expired: AtomicU64,
+    pub sth_verified: AtomicU64,
+    pub sth_unverified: AtomicU64,
+    pub sth_fetch_errors: AtomicU64,
+}
+
+/// Adds to a counter.
+pub fn inc(c: &AtomicU64, by: u64) {
+    c.fetch_add(by, Ordering::Relaxed);
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
+}
+
+impl Metrics {
+    /// Renders every metric.
+    pub async fn render(&self, pool: &MySqlPool) -> Result<String> {
+        let mut out = String::with_capacity(4096);
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        counter(
+            &mut out,
+            "ctjp_registrations_total",
+            "Workers registered.",
+            g(&self.registrations),
+        );
+        counter(
+            &mut out,
+            "ctjp_claims_total",
+            "Claim calls.",
+            g(&self.claims),
+        );
+        counter(
+            &mut out,
+            "ctjp_tasks_leased_total",
+            "Tasks leased.",
+            g(&self.tasks_leased),
+        );
+        counter(
+            &mut out,
+            "ctjp_heartbeats_total",
+            "Heartbeat calls.",
+            g(&self.heartbeats),
+        );
+        counter(
+            &mut out,
+            "ctjp_uploads_total",
+            "Upload calls.",
+            g(&self.uploads),
+        );
+        counter(
+            &mut out,
+            "ctjp_entries_new_total",
+            "Uploaded entries stored.",
+            g(&self.entries_new),
+        );
+        counter(
+            &mut out,
+            "ctjp_entries_duplicate_total",
+            "Uploaded entries already stored.",
+            g(&self.entries_duplicate),
+        );
+        counter(
+            &mut out,
+            "ctjp_entries_rejected_total",
+            "Uploaded entries rejected.",
+            g(&self.entries_rejected),
+        );
+        counter(
+            &mut out,
+            "ctjp_tasks_completed_total",
+            "Tasks completed.",
+            g(&self.tasks_completed),
+        );
+        counter(
+            &mut out,
+            "ctjp_tasks_failed_total",
+            "Tasks given back by workers.",
+            g(&self.tasks_failed),
+        );
+        counter(
+            &mut out,
+            "ctjp_leases_expired_total",
+            "Leases expired and returned to the pool.",
+            g(&self.leases_expired),
+        );
+        counter(
+            &mut out,
+            "ctjp_sth_verified_total",
+            "Tree heads fetched and verified.",
+            g(&self.sth_verified),
+        );
+        counter(
+            &mut out,
+            "ctjp_sth_unverified_total",
+            "Tree heads whose signature did not verify.",
+            g(&self.sth_unverified),
+        );
+        counter(
+            &mut out,
+            "ctjp_sth_fetch_errors_total",
+            "Tree head fetches that failed.",
+            g(&self.sth_fetch_errors),
+        );
+
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, CAST(COUNT(*) AS SIGNED) FROM tasks GROUP BY state")
+                .fetch_all(pool)
+                .await?;
+        let _ = writeln!(
+            out,
+            "# HELP ctjp_tasks Tasks by state.\n# TYPE ctjp_tasks gauge"
+        );
+        for (state, n) in rows {
+            let _ = writeln!(out, "ctjp_tasks{{state=\"{state}\"}} {n}");
+        }
+        let (certs,): (i64,) = sqlx::query_as("SELECT CAST(COUNT(*) AS SIGNED) FROM certificates")
+            .fetch_one(pool)
+            .await?;
+        let _ = writeln!(
+            out,
+            "# HELP ctjp_certificates Stored matching certificates.\n# TYPE ctjp_certificates gauge\nctjp_certificates {certs}"
+        );
+        let (workers,): (i64,) =
+            sqlx::query_as("SELECT CAST(COUNT(*) AS SIGNED) FROM workers WHERE revoked = 0")
+                .fetch_one(pool)
+                .await?;
+        let _ = writeln!(
+            out,
+            "# HELP ctjp_workers Registered workers not revoked.\n# TYPE ctjp_workers gauge\nctjp_workers {workers}"
+        );
+        Ok(out)
+    }
+}

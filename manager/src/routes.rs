@@ -1,0 +1,100 @@
+//! The HTTP surface: `/v1` worker and admin calls, public read-only
+//! endpoints, `/healthz` and `/metrics`. Extractors here turn every
+//! rejection into our JSON error shape.
+
+pub mod admin;
+pub mod public;
+pub mod tasks;
+pub mod upload;
+pub mod workers;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use axum::routing::{get, patch, post};
+use axum::{Router, extract::DefaultBodyLimit};
+use serde::de::DeserializeOwned;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::AppState;
+use crate::error::{Error, body};
+
+/// `axum::Json` whose rejections answer with our error shape.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Json(v))
+    }
+}
+
+/// `axum::extract::Path` whose rejections answer with our error shape.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Path<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let axum::extract::Path(v) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(v))
+    }
+}
+
+async fn not_found() -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, body("not_found", "no such endpoint"))
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        body("method_not_allowed", "method not allowed here"),
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        body("internal", "internal error; it has been logged"),
+    )
+        .into_response()
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(public::healthz))
+        .route("/metrics", get(public::metrics))
+        .route("/v1/logs", get(public::logs))
+        .route("/v1/stats", get(public::stats))
+        .route("/v1/workers", get(public::workers))
+        .route("/v1/workers/register", post(workers::register))
+        .route("/v1/tasks/claim", post(tasks::claim))
+        .route("/v1/heartbeat", post(tasks::heartbeat))
+        .route("/v1/tasks/{id}/entries", post(upload::upload))
+        .route("/v1/tasks/{id}/complete", post(tasks::complete))
+        .route("/v1/tasks/{id}/fail", post(tasks::fail))
+        .route("/v1/admin/logs", get(admin::logs).post(admin::import))
+        .route("/v1/admin/logs/{id}", patch(admin::update_log))
+        .route("/v1/admin/logs/{id}/poll", post(admin::poll_log))
+        .route("/v1/admin/workers", get(admin::workers))
+        .route("/v1/admin/workers/{id}/revoke", post(admin::revoke))
+        .route("/v1/admin/leases/expire", post(admin::expire_leases))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}

@@ -1,0 +1,130 @@
+//! Read-only public endpoints: `/healthz`, `/metrics`, `/v1/logs`,
+//! `/v1/stats`, `/v1/workers`. No secrets, no raw entries.
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+
+use crate::AppState;
+use crate::error::Result;
+use crate::logs::{self, LogInfo};
+use crate::routes::Json;
+
+/// Answer of `/healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+/// `GET /healthz`: checks the database too.
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
+    sqlx::query("SELECT 1").execute(&state.pool).await?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse> {
+    let text = state.metrics.render(&state.pool).await?;
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    ))
+}
+
+/// `GET /v1/logs`.
+pub async fn logs(State(state): State<AppState>) -> Result<Json<Vec<LogInfo>>> {
+    Ok(Json(logs::list(&state.pool).await?))
+}
+
+/// Answer of `/v1/stats`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stats {
+    pub logs: i64,
+    pub logs_enabled: i64,
+    pub workers: i64,
+    pub tasks_pending: i64,
+    pub tasks_leased: i64,
+    pub tasks_done: i64,
+    pub certificates: i64,
+    pub sightings: i64,
+    pub names: i64,
+    pub failed_entries: i64,
+    /// Entries accounted for by finished and interrupted leases.
+    pub entries_processed: u64,
+    /// Entries, matches, errors and rate-limit hits reported in the last hour.
+    pub last_hour: Minute,
+}
+
+/// Sums over per-minute statistics.
+#[derive(Debug, Clone, Serialize, Deserialize, FromRow)]
+pub struct Minute {
+    pub entries: u64,
+    pub matches: u64,
+    pub errors: u64,
+    pub rate_limit_hits: u64,
+}
+
+async fn count(state: &AppState, sql: &str) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&state.pool).await?;
+    Ok(n)
+}
+
+/// `GET /v1/stats`.
+pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>> {
+    let (entries_processed,): (u64,) =
+        sqlx::query_as("SELECT CAST(COALESCE(SUM(entries), 0) AS UNSIGNED) FROM tasks")
+            .fetch_one(&state.pool)
+            .await?;
+    let since = (crate::db::now_ms() / 1000) - 3600;
+    let last_hour: Minute = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(entries), 0) AS UNSIGNED) AS entries, CAST(COALESCE(SUM(matches), 0) AS UNSIGNED) AS matches, \
+         CAST(COALESCE(SUM(errors), 0) AS UNSIGNED) AS errors, CAST(COALESCE(SUM(rate_limit_hits), 0) AS UNSIGNED) AS rate_limit_hits \
+         FROM stats_minute WHERE minute >= ?",
+    )
+    .bind(since)
+    .fetch_one(&state.pool)
+    .await?;
+    Ok(Json(Stats {
+        logs: count(&state, "SELECT COUNT(*) FROM logs").await?,
+        logs_enabled: count(&state, "SELECT COUNT(*) FROM logs WHERE enabled = 1").await?,
+        workers: count(&state, "SELECT COUNT(*) FROM workers WHERE revoked = 0").await?,
+        tasks_pending: count(&state, "SELECT COUNT(*) FROM tasks WHERE state = 'pending'").await?,
+        tasks_leased: count(&state, "SELECT COUNT(*) FROM tasks WHERE state = 'leased'").await?,
+        tasks_done: count(&state, "SELECT COUNT(*) FROM tasks WHERE state = 'done'").await?,
+        certificates: count(&state, "SELECT COUNT(*) FROM certificates").await?,
+        sightings: count(&state, "SELECT COUNT(*) FROM sightings").await?,
+        names: count(&state, "SELECT COUNT(*) FROM names").await?,
+        failed_entries: count(&state, "SELECT COUNT(*) FROM failed_entries").await?,
+        entries_processed,
+        last_hour,
+    }))
+}
+
+/// A worker as the public sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, FromRow)]
+pub struct PublicWorker {
+    pub name: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub entries: u64,
+    pub matches: u64,
+    pub tasks_done: u64,
+}
+
+/// `GET /v1/workers`.
+pub async fn workers(State(state): State<AppState>) -> Result<Json<Vec<PublicWorker>>> {
+    Ok(Json(
+        sqlx::query_as(
+            "SELECT name, first_seen, last_seen, entries, matches, tasks_done FROM workers \
+             WHERE revoked = 0 ORDER BY entries DESC, id",
+        )
+        .fetch_all(&state.pool)
+        .await?,
+    ))
+}
