@@ -92,6 +92,11 @@ pub struct TaskLease {
     pub lease_expires_at: u64,
     /// Fetchers this worker may use for this log now.
     pub fetchers: u32,
+    /// Set when this lease is a hidden-entry check: the same range was
+    /// already done by another worker and the two sets of matches are
+    /// compared. Work it exactly like any other task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_of: Option<u64>,
 }
 
 /// `POST /v1/heartbeat`: progress of every task the worker holds.
@@ -158,7 +163,7 @@ pub struct HeartbeatResponse {
 }
 
 /// One raw entry as fetched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct UploadEntry {
     pub index: u64,
     /// base64 `MerkleTreeLeaf`.
@@ -166,12 +171,21 @@ pub struct UploadEntry {
     /// base64 `extra_data`.
     #[serde(default)]
     pub extra_data: String,
+    /// The entry's audit path inside the task range's subtree (leaf
+    /// `index - start` of a tree of `end - start` leaves), lowercase hex
+    /// hashes, leaf to root. Empty when the worker sends none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit_path: Vec<String>,
 }
 
 /// `POST /v1/tasks/{id}/entries`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct UploadRequest {
     pub entries: Vec<UploadEntry>,
+    /// Lowercase hex subtree hash of the task's whole range, which every
+    /// entry's `audit_path` leads to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtree_hash: Option<String>,
 }
 
 /// Why one uploaded entry was not stored.
@@ -207,8 +221,14 @@ pub struct CompleteRequest {
     #[serde(default)]
     pub rate_limited: u64,
     /// Hex Merkle hash of the whole task range (when the worker computed it).
+    /// Without it the range can only be `unproven`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtree_hash: Option<String>,
+    /// Hex leaf hash of the range's first entry (index `start`). Optional:
+    /// lets the manager use `get-proof-by-hash` on RFC 6962 logs that lack
+    /// `get-entry-and-proof`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_leaf_hash: Option<String>,
 }
 
 /// `POST /v1/tasks/{id}/fail`: give the task back.
@@ -226,6 +246,11 @@ pub struct TaskAck {
     /// `pending`, `leased` or `done`.
     pub state: String,
     pub next_index: u64,
+    /// For a completed task: `verified` (the subtree hash is proven against
+    /// a signed tree head), `unproven` (the log offers no proof, it failed
+    /// for now, or uploads came without audit paths). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 /// Body of every 4xx/5xx answer.

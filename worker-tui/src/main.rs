@@ -1,19 +1,92 @@
-//! `ct-worker`: the ctjp volunteer worker. For now it offers `inspect`, which
-//! decodes CT log answers on disk with ct-core; the fetching engine, the
-//! headless mode and the TUI come in their own issues.
+//! `ct-worker`: the ctjp volunteer worker. Without a subcommand it works for a
+//! manager (`--no-tui` runs headless); `collect` fetches one range of a log
+//! without a manager; `inspect` decodes CT answers on disk.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
+mod collect;
+mod headless;
 mod inspect;
 
-/// The ctjp worker: collects .jp certificates from Certificate Transparency logs.
+use worker_tui::engine;
+
+/// The ctjp worker: collects .jp certificates from Certificate Transparency
+/// logs for a ctjp manager.
 #[derive(Debug, Parser)]
-#[command(name = "ct-worker", version, about)]
+#[command(name = "ct-worker", version = version(), about)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+fn version() -> &'static str {
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("CTJP_GIT_REV"), ")")
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Run headless: logs and summaries on stdout, no interactive screen.
+    #[arg(long, env = "CT_NO_TUI")]
+    no_tui: bool,
+    /// The manager's base URL, e.g. https://ctjp.example.org.
+    #[arg(long = "manager", env = "CT_MANAGER_URL")]
+    manager: Option<String>,
+    /// Your public name on the dashboards (the manager picks one when absent).
+    #[arg(long, env = "WORKER_NAME")]
+    name: Option<String>,
+    /// Where the registration token and the upload spool live.
+    #[arg(long, env = "CT_STATE_DIR", default_value = ".ct-worker")]
+    state_dir: PathBuf,
+    /// Fetchers per log at most, whatever the manager allows.
+    #[arg(long, env = "CT_MAX_FETCHERS", default_value_t = 8)]
+    max_fetchers: u32,
+    /// Tasks held at once.
+    #[arg(long, env = "CT_MAX_TASKS", default_value_t = 4)]
+    max_tasks: u32,
+    /// Seconds between progress heartbeats to the manager.
+    #[arg(long, env = "CT_HEARTBEAT_SECS", default_value_t = 5)]
+    heartbeat_secs: u64,
+    /// Matching entries per upload request.
+    #[arg(long, env = "CT_UPLOAD_BATCH", default_value_t = 200)]
+    upload_batch: usize,
+    /// Largest upload spool on disk, in MiB.
+    #[arg(long, env = "CT_SPOOL_MIB", default_value_t = 512)]
+    spool_mib: u64,
+    /// Seconds shutdown may spend flushing uploads.
+    #[arg(long, env = "CT_DRAIN_SECS", default_value_t = 30)]
+    drain_secs: u64,
+    /// Directory for daily-rotated log files (none when absent).
+    #[arg(long, env = "CT_LOG_DIR")]
+    log_dir: Option<PathBuf>,
+    /// Log format on stdout.
+    #[arg(long, env = "CT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    /// Suffixes to match, comma separated.
+    #[arg(
+        long,
+        env = "CT_MATCH_SUFFIXES",
+        value_delimiter = ',',
+        default_value = "jp"
+    )]
+    suffix: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -21,21 +94,147 @@ enum Command {
     /// Decode get-entries JSON answers (or static-ct-api data tiles) and print
     /// one JSON object per entry.
     Inspect(inspect::InspectArgs),
+    /// Fetch one range of one log without a manager and write the matching
+    /// entries to a JSON-lines file.
+    Collect(collect::CollectArgs),
+}
+
+fn async_main(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(fut)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Inspect(args)) => inspect::run(&args),
-        None => Err(anyhow::anyhow!(
-            "the fetching engine is not built yet; only `ct-worker inspect` works (see --help)"
-        )),
+        Some(Command::Collect(args)) => {
+            init_stderr_logging();
+            async_main(collect::run(args))
+        }
+        None => run_worker(cli.run),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ct-worker: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_env("CT_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+fn init_stderr_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("CT_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run_worker(args: RunArgs) -> anyhow::Result<()> {
+    let Some(manager) = args.manager.clone() else {
+        anyhow::bail!("--manager URL (or CT_MANAGER_URL) is required; see --help");
+    };
+    if !args.no_tui {
+        eprintln!(
+            "ct-worker: the interactive screen is not built yet; running headless (--no-tui)"
+        );
+    }
+    // Logs: stdout, and daily files when asked. The guard flushes the file
+    // writer when main returns, so it is held by name until then.
+    let (file_layer, _file_guard) = match &args.log_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let (writer, guard) = tracing_appender::non_blocking(tracing_appender::rolling::daily(
+                dir,
+                "ct-worker.log",
+            ));
+            (
+                Some(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(writer),
+                ),
+                Some(guard),
+            )
+        }
+        None => (None, None),
+    };
+    let (human, json) = match args.log_format {
+        LogFormat::Human => (Some(tracing_subscriber::fmt::layer()), None),
+        LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json())),
+    };
+    tracing_subscriber::registry()
+        .with(filter())
+        .with(human)
+        .with(json)
+        .with(file_layer)
+        .try_init()
+        .context("setting up logging")?;
+    let config = engine::worker::WorkerConfig {
+        manager_url: manager,
+        name: args.name,
+        state_dir: args.state_dir,
+        max_fetchers: args.max_fetchers.max(1),
+        max_tasks: args.max_tasks.max(1),
+        heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
+        upload_batch: args.upload_batch.max(1),
+        spool_limit_bytes: args.spool_mib.saturating_mul(1 << 20),
+        drain_timeout: Duration::from_secs(args.drain_secs),
+        matcher: ct_core::matcher::Matcher::new(&args.suffix).context("bad --suffix")?,
+    };
+    async_main(async move {
+        let view = engine::view::EngineView::new();
+        let cancel = CancellationToken::new();
+        let signals = tokio::spawn(stop_on_signal(cancel.clone()));
+        let summary = tokio::spawn(headless::summaries(
+            view.clone(),
+            Duration::from_secs(10),
+            cancel.clone(),
+        ));
+        let result = engine::worker::run(config, Arc::clone(&view), cancel.clone()).await;
+        cancel.cancel();
+        let _ = summary.await;
+        signals.abort();
+        let (entries, matches) = view.totals();
+        tracing::info!(
+            entries,
+            matches,
+            uploaded = engine::view::EngineView::get(&view.uploaded),
+            "stopped"
+        );
+        result
+    })
+}
+
+/// SIGINT or SIGTERM starts the drain; a second one exits at once.
+async fn stop_on_signal(cancel: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        tracing::info!("stopping: no new claims, flushing uploads (signal again to quit at once)");
+        cancel.cancel();
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        std::process::exit(130);
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.cancel();
         }
     }
 }

@@ -1,0 +1,141 @@
+//! Turning a fetched body into leaf hashes, matches and recorded errors. This
+//! is CPU work: callers run it on the blocking pool, off the reactor.
+
+use ct_core::entry::{Depth, Examined, Examiner};
+use ct_core::leaf::EntryType;
+use ct_core::merkle::Hash;
+use ct_core::rfc6962::GetEntries;
+use ct_core::tiles::{TILE_WIDTH, decode_data_tile, maybe_gunzip};
+
+/// The decoded part of one answer: entries `start..start + hashes.len()`.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub start: u64,
+    /// Leaf hash per entry; `None` where the entry could not even be hashed.
+    pub hashes: Vec<Option<Hash>>,
+    pub matches: Vec<PendingMatch>,
+    /// Entries that failed to decode: index and reason.
+    pub errors: Vec<(u64, String)>,
+}
+
+/// How to rebuild a match's `extra_data`.
+#[derive(Debug, Clone)]
+pub enum Extra {
+    /// RFC 6962: the log's own base64 `extra_data`.
+    Base64(String),
+    /// static-ct-api: the precertificate and the chain's fingerprints; the
+    /// issuers are fetched (and cached) before upload.
+    Tile {
+        pre_certificate: Option<Vec<u8>>,
+        chain: Vec<Hash>,
+    },
+}
+
+/// A matching entry before its `extra_data` is complete.
+#[derive(Debug, Clone)]
+pub struct PendingMatch {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    /// Base64 `leaf_input`.
+    pub leaf_input: String,
+    pub extra: Extra,
+    pub names: Vec<String>,
+    pub fingerprint: Option<Hash>,
+    pub timestamp: u64,
+    pub entry_type: EntryType,
+}
+
+fn record(out: &mut Decoded, index: u64, e: &Examined) {
+    out.hashes.push(e.leaf_hash);
+    if let Some(err) = &e.error {
+        out.errors.push((index, err.clone()));
+    }
+}
+
+/// Decodes a get-entries answer for entries from `start`, keeping at most `max`.
+pub fn decode_entries(
+    examiner: &mut Examiner,
+    start: u64,
+    body: &[u8],
+    max: u64,
+) -> Result<Decoded, String> {
+    let answer: GetEntries<'_> =
+        serde_json::from_slice(body).map_err(|e| format!("get-entries JSON: {e}"))?;
+    if answer.entries.is_empty() {
+        return Err("empty get-entries answer below the tree size".into());
+    }
+    let mut out = Decoded {
+        start,
+        ..Decoded::default()
+    };
+    for (i, entry) in answer.entries.iter().take(max as usize).enumerate() {
+        let index = start + i as u64;
+        let e = examiner.examine_b64(&entry.leaf_input, &entry.extra_data, Depth::MatchOnly);
+        record(&mut out, index, &e);
+        if e.matched()
+            && let (Some(h), Some(t), Some(et)) = (e.leaf_hash, e.timestamp, e.entry_type)
+        {
+            out.matches.push(PendingMatch {
+                index,
+                leaf_hash: h,
+                leaf_input: entry.leaf_input.clone().into_owned(),
+                extra: Extra::Base64(entry.extra_data.clone().into_owned()),
+                names: e.matched_names,
+                fingerprint: e.fingerprint,
+                timestamp: t,
+                entry_type: et,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes data tile `n`, keeping the entries with index in `[from, to)`.
+pub fn decode_tile(
+    examiner: &mut Examiner,
+    n: u64,
+    body: &[u8],
+    from: u64,
+    to: u64,
+) -> Result<Decoded, String> {
+    let raw = maybe_gunzip(body).map_err(|e| format!("data tile {n}: {e}"))?;
+    let leaves = decode_data_tile(&raw).map_err(|e| format!("data tile {n}: {e}"))?;
+    let first = n * TILE_WIDTH;
+    let skip = from.saturating_sub(first);
+    if leaves.len() as u64 <= skip {
+        return Err(format!(
+            "data tile {n} holds {} entries, need more than {skip}",
+            leaves.len()
+        ));
+    }
+    let mut out = Decoded {
+        start: first + skip,
+        ..Decoded::default()
+    };
+    for (i, leaf) in leaves.iter().enumerate().skip(skip as usize) {
+        let index = first + i as u64;
+        if index >= to {
+            break;
+        }
+        let e = examiner.examine_tile_leaf(leaf, Depth::MatchOnly);
+        record(&mut out, index, &e);
+        if e.matched()
+            && let (Some(h), Some(t), Some(et)) = (e.leaf_hash, e.timestamp, e.entry_type)
+        {
+            out.matches.push(PendingMatch {
+                index,
+                leaf_hash: h,
+                leaf_input: ct_core::b64::encode(&leaf.leaf_input()),
+                extra: Extra::Tile {
+                    pre_certificate: leaf.pre_certificate.map(<[u8]>::to_vec),
+                    chain: leaf.chain.clone(),
+                },
+                names: e.matched_names,
+                fingerprint: e.fingerprint,
+                timestamp: t,
+                entry_type: et,
+            });
+        }
+    }
+    Ok(out)
+}

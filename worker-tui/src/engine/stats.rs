@@ -1,0 +1,105 @@
+//! Live counters per log, shared between the engine and its frontends. The
+//! engine only writes atomics; frontends read snapshots and never block it.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+
+/// What a log's fetchers are doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogState {
+    Idle,
+    Fetching,
+    BackingOff,
+    Done,
+    Error,
+}
+
+impl LogState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogState::Idle => "idle",
+            LogState::Fetching => "fetching",
+            LogState::BackingOff => "backing off",
+            LogState::Done => "done",
+            LogState::Error => "error",
+        }
+    }
+}
+
+/// Counters of one log.
+#[derive(Debug)]
+pub struct LogStats {
+    pub name: String,
+    pub entries: AtomicU64,
+    pub matches: AtomicU64,
+    pub errors: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub server_errors: AtomicU64,
+    pub requests: AtomicU64,
+    pub fetchers_active: AtomicU32,
+    pub fetchers_allowed: AtomicU32,
+    state: Mutex<LogState>,
+    range: Mutex<Option<(u64, u64, u64)>>,
+    latest: Mutex<Vec<String>>,
+}
+
+impl LogStats {
+    pub fn new(name: impl Into<String>) -> Self {
+        LogStats {
+            name: name.into(),
+            entries: AtomicU64::new(0),
+            matches: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            server_errors: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            fetchers_active: AtomicU32::new(0),
+            fetchers_allowed: AtomicU32::new(0),
+            state: Mutex::new(LogState::Idle),
+            range: Mutex::new(None),
+            latest: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn set_state(&self, s: LogState) {
+        if let Ok(mut g) = self.state.lock() {
+            *g = s;
+        }
+    }
+
+    pub fn state(&self) -> LogState {
+        self.state.lock().map_or(LogState::Error, |g| *g)
+    }
+
+    /// The current range: start, end and the next index not yet fetched.
+    pub fn set_range(&self, range: Option<(u64, u64, u64)>) {
+        if let Ok(mut g) = self.range.lock() {
+            *g = range;
+        }
+    }
+
+    pub fn range(&self) -> Option<(u64, u64, u64)> {
+        self.range.lock().ok().and_then(|g| *g)
+    }
+
+    /// Remembers the latest matching names (at most 50).
+    pub fn push_names(&self, names: &[String]) {
+        if let Ok(mut g) = self.latest.lock() {
+            g.extend(names.iter().cloned());
+            let excess = g.len().saturating_sub(50);
+            g.drain(..excess);
+        }
+    }
+
+    pub fn latest_names(&self) -> Vec<String> {
+        self.latest.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Relaxed)
+    }
+}
