@@ -31,6 +31,11 @@ pub struct Config {
     pub http_timeout: Duration,
     /// Which names match.
     pub matcher: Matcher,
+    /// Share (0..=1) of completed ranges re-done by another worker as a
+    /// hidden-entry check.
+    pub check_share: f64,
+    /// A worker's first this many ranges are all checked.
+    pub check_first: u32,
 }
 
 impl Default for Config {
@@ -47,6 +52,8 @@ impl Default for Config {
             initial_fetchers: 1,
             http_timeout: Duration::from_secs(20),
             matcher: Matcher::default(),
+            check_share: 0.02,
+            check_first: 3,
         }
     }
 }
@@ -67,6 +74,8 @@ impl fmt::Debug for Config {
             .field("max_claim", &self.max_claim)
             .field("initial_fetchers", &self.initial_fetchers)
             .field("suffixes", &self.matcher.suffixes())
+            .field("check_share", &self.check_share)
+            .field("check_first", &self.check_first)
             .finish()
     }
 }

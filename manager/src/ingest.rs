@@ -34,14 +34,66 @@ enum Verdict {
     },
 }
 
-/// Decodes and matches every entry (CPU work, run off the reactor).
-fn examine_all(matcher: ct_core::matcher::Matcher, req: UploadRequest) -> Vec<Verdict> {
+/// The subtree an upload's audit paths lead to: `[start, end)` and its hash.
+#[derive(Debug, Clone, Copy)]
+pub struct PathCheck {
+    pub start: u64,
+    pub end: u64,
+    pub hash: [u8; 32],
+}
+
+/// Checks one entry's audit path up to the range's subtree hash.
+pub fn check_path(
+    c: &PathCheck,
+    index: u64,
+    leaf_input: &[u8],
+    path: &[String],
+) -> Result<(), String> {
+    if path.len() > 64 {
+        return Err("audit_path is longer than 64 hashes".into());
+    }
+    let mut hashes = Vec::with_capacity(path.len());
+    for h in path {
+        let bytes =
+            hex::decode(h).map_err(|_| "audit_path holds a hash that is not hex".to_string())?;
+        hashes.push(
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|_| "audit_path holds a hash that is not 32 bytes".to_string())?,
+        );
+    }
+    ct_core::merkle::verify_inclusion(
+        index - c.start,
+        c.end - c.start,
+        &ct_core::merkle::leaf_hash(leaf_input),
+        &hashes,
+        &c.hash,
+    )
+    .map_err(|e| format!("audit path does not lead to the subtree hash: {e}"))
+}
+
+/// Decodes and matches every entry (CPU work, run off the reactor); with
+/// `paths`, an entry whose audit path fails is refused before anything else.
+fn examine_all(
+    matcher: ct_core::matcher::Matcher,
+    req: UploadRequest,
+    paths: Option<PathCheck>,
+) -> Vec<Verdict> {
     let examiner = Examiner::new(matcher);
     req.entries
         .into_iter()
         .map(|e| {
             let leaf = ct_core::b64::decode(&e.leaf_input, "leaf_input");
             let extra = ct_core::b64::decode(&e.extra_data, "extra_data");
+            if let (Some(c), Ok(leaf)) = (&paths, &leaf)
+                && let Err(reason) = check_path(c, e.index, leaf, &e.audit_path)
+            {
+                return Verdict::Reject {
+                    index: e.index,
+                    code: "bad_proof",
+                    reason,
+                    failed: None,
+                };
+            }
             let (leaf, extra) = match (leaf, extra) {
                 (Ok(l), Ok(x)) => (l, x),
                 (Err(err), _) | (_, Err(err)) => {
@@ -136,13 +188,65 @@ pub async fn upload(
             ),
         ));
     }
+    let subtree = match req.subtree_hash.as_deref() {
+        None => None,
+        Some(h) => Some(
+            hex::decode(h)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .ok_or_else(|| {
+                    Error::unprocessable("invalid_hash", "subtree_hash must be 64 hex digits")
+                })?,
+        ),
+    };
+    let mut proven = false;
+    if let Some(hash) = subtree.filter(|_| !req.entries.is_empty()) {
+        // One proof per task: the first upload with a hash proves it against the log.
+        if let Some(reason) = crate::integrity::prove_upload(state, task_id, &hash).await? {
+            if task.state == "leased" {
+                let mut tx = state.pool.begin().await?;
+                let still: Option<(u64,)> = sqlx::query_as(
+                    "SELECT id FROM tasks WHERE id = ? AND state = 'leased' AND lease_holder = ? FOR UPDATE",
+                )
+                .bind(task_id)
+                .bind(worker_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if still.is_some() {
+                    crate::integrity::refuse(&mut tx, task_id, worker_id, &reason).await?;
+                }
+                tx.commit().await?;
+                inc(&state.metrics.ranges_mismatched, 1);
+            }
+            return Err(Error::unprocessable(
+                "proof_mismatch",
+                format!(
+                    "task {task_id}: {reason}; the task returns to the pool and this counts against you"
+                ),
+            ));
+        }
+        proven = crate::integrity::proof_state(state, task_id)
+            .await?
+            .as_deref()
+            == Some("verified");
+    } else if !req.entries.is_empty() {
+        sqlx::query("UPDATE tasks SET unproven_uploads = 1 WHERE id = ? AND unproven_uploads = 0")
+            .bind(task_id)
+            .execute(&state.pool)
+            .await?;
+    }
+    let paths = subtree.map(|hash| PathCheck {
+        start: task.start_index,
+        end: task.end_index,
+        hash,
+    });
     let matcher = state.config.matcher.clone();
-    let verdicts = tokio::task::spawn_blocking(move || examine_all(matcher, req))
+    let verdicts = tokio::task::spawn_blocking(move || examine_all(matcher, req, paths))
         .await
         .map_err(|e| Error::Internal(format!("examine task: {e}")))?;
     let mut attempt = 0;
     let out = loop {
-        match store(state, worker_id, task_id, task.log_id, &verdicts).await {
+        match store(state, worker_id, task_id, task.log_id, &verdicts, proven).await {
             Err(e) if e.is_retryable() && attempt < 4 => attempt += 1,
             r => break r?,
         }
@@ -159,6 +263,7 @@ async fn store(
     task_id: u64,
     log_id: u64,
     verdicts: &[Verdict],
+    proven: bool,
 ) -> Result<UploadResponse> {
     let now = db::now_ms();
     let mut out = UploadResponse::default();
@@ -215,6 +320,52 @@ async fn store(
             }
             Verdict::Store(p) => {
                 let leaf_hash = p.examined.leaf_hash.unwrap_or_default();
+                if existing
+                    .get(&p.index)
+                    .is_none_or(|s| s[..] == leaf_hash[..])
+                {
+                    sqlx::query(
+                        "INSERT IGNORE INTO task_matches (task_id, worker_id, idx, leaf_hash, proven, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(task_id)
+                    .bind(worker_id)
+                    .bind(p.index)
+                    .bind(&leaf_hash[..])
+                    .bind(proven)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let replace = proven
+                    && existing
+                        .get(&p.index)
+                        .is_some_and(|s| s[..] != leaf_hash[..]);
+                if replace {
+                    // This entry is proven to be the log's; the stored one is not.
+                    sqlx::query("DELETE FROM sightings WHERE log_id = ? AND idx = ?")
+                        .bind(log_id)
+                        .bind(p.index)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                            "INSERT IGNORE INTO task_matches (task_id, worker_id, idx, leaf_hash, proven, created_at) \
+                             VALUES (?, ?, ?, ?, 1, ?)",
+                        )
+                        .bind(task_id)
+                        .bind(worker_id)
+                        .bind(p.index)
+                        .bind(&leaf_hash[..])
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    existing.remove(&p.index);
+                    tracing::warn!(
+                        log.id = log_id,
+                        index = p.index,
+                        "a stored entry was replaced by a proven one"
+                    );
+                }
                 if let Some(stored) = existing.get(&p.index) {
                     if stored[..] == leaf_hash[..] {
                         out.duplicate += 1;

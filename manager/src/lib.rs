@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod export;
 pub mod ingest;
+pub mod integrity;
 pub mod logs;
 pub mod metrics;
 pub mod planner;
@@ -16,6 +17,7 @@ pub mod poller;
 pub mod routes;
 pub mod scaling;
 pub mod tasks;
+pub mod verify;
 
 use std::future::Future;
 use std::sync::Arc;

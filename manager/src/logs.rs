@@ -154,22 +154,34 @@ pub struct LogInfo {
     pub certificates: i64,
     pub last_polled_at: Option<i64>,
     pub last_poll_error: Option<String>,
+    /// Verified prefix, unproven ranges and gaps (tasks of checks excluded).
+    #[sqlx(skip)]
+    pub progress: crate::integrity::Progress,
 }
 
 /// Every log with its progress.
 pub async fn list(pool: &MySqlPool) -> Result<Vec<LogInfo>> {
-    Ok(sqlx::query_as(
+    let mut logs: Vec<LogInfo> = sqlx::query_as(
         "SELECT l.id, l.url, l.kind, l.monitoring_url, l.description, l.operator, l.state, l.enabled, \
          l.priority, l.start_index, l.max_fetchers, l.planned_end, \
          (SELECT MAX(s.tree_size) FROM sths s WHERE s.log_id = l.id AND s.verified = 1) AS tree_size, \
-         (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id) AS tasks, \
-         (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.state = 'done') AS tasks_done, \
+         (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.check_of = 0) AS tasks, \
+         (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.check_of = 0 AND t.state = 'done') AS tasks_done, \
          (SELECT CAST(COALESCE(SUM(t.entries), 0) AS UNSIGNED) FROM tasks t WHERE t.log_id = l.id) AS entries_done, \
          (SELECT COUNT(*) FROM sightings g WHERE g.log_id = l.id) AS certificates, \
          l.last_polled_at, l.last_poll_error FROM logs l ORDER BY l.id",
     )
     .fetch_all(pool)
-    .await?)
+    .await?;
+    let keys: Vec<(u64, u64, Option<u64>)> = logs
+        .iter()
+        .map(|l| (l.id, l.start_index, l.tree_size))
+        .collect();
+    let mut progress = crate::integrity::progress(pool, &keys).await?;
+    for l in &mut logs {
+        l.progress = progress.remove(&l.id).unwrap_or_default();
+    }
+    Ok(logs)
 }
 
 /// Changes an admin can make to a log.

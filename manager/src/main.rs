@@ -75,6 +75,12 @@ struct ServeArgs {
     /// Name suffixes that match (comma separated).
     #[arg(long, env = "CT_SUFFIXES", default_value = "jp", value_delimiter = ',')]
     suffix: Vec<String>,
+    /// Share (0 to 1) of completed ranges re-done by another worker as a hidden-entry check.
+    #[arg(long, env = "CT_CHECK_SHARE", default_value_t = 0.02)]
+    check_share: f64,
+    /// A worker's first N ranges are all checked.
+    #[arg(long, env = "CT_CHECK_FIRST", default_value_t = 3)]
+    check_first: u32,
     /// Database pool size.
     #[arg(long, env = "CT_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
@@ -113,6 +119,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 task_size_log2: args.task_size_log2,
                 max_body_bytes: args.max_body_bytes,
                 matcher,
+                check_share: args.check_share.clamp(0.0, 1.0),
+                check_first: args.check_first,
                 ..Config::default()
             };
             let pool = db::connect(&url, args.db_connections)
@@ -168,9 +176,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("connecting to the database")?;
             let mut out = std::io::stdout().lock();
             for l in logs::list(&pool).await.context("listing logs")? {
+                let p = &l.progress;
+                let ranges = |v: &[(u64, u64)]| {
+                    v.iter()
+                        .map(|(a, b)| format!("[{a},{b})"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
                 writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\tenabled={}\tpriority={}\ttree_size={}\ttasks={}/{}",
+                    "{}\t{}\t{}\t{}\tenabled={}\tpriority={}\ttree_size={}\ttasks={}/{}\tverified=[{},{})\tverified_entries={}\tunproven_entries={} {}\tmissing_entries={} {}\tchecks_pending={}\tchecks_failed={}",
                     l.id,
                     l.kind,
                     l.url,
@@ -179,7 +194,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     l.priority,
                     l.tree_size.map_or("-".into(), |s| s.to_string()),
                     l.tasks_done,
-                    l.tasks
+                    l.tasks,
+                    l.start_index,
+                    p.verified_until,
+                    p.entries_verified,
+                    p.entries_unproven,
+                    ranges(&p.unproven),
+                    p.entries_missing,
+                    ranges(&p.gaps),
+                    p.checks_pending,
+                    p.checks_failed,
                 )
                 .context("writing to stdout")?;
             }

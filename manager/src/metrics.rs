@@ -25,6 +25,12 @@ pub struct Metrics {
     pub sth_verified: AtomicU64,
     pub sth_unverified: AtomicU64,
     pub sth_fetch_errors: AtomicU64,
+    /// HTTP requests to logs for range proofs (proofs and hash tiles).
+    pub proof_requests: AtomicU64,
+    pub ranges_verified: AtomicU64,
+    pub ranges_unproven: AtomicU64,
+    pub ranges_mismatched: AtomicU64,
+    pub workers_flagged: AtomicU64,
 }
 
 /// Adds to a counter.
@@ -80,6 +86,35 @@ impl Metrics {
             "Uploaded entries stored.",
             g(&self.entries_new),
         );
+        for (name, help, c) in [
+            (
+                "ctjp_proof_requests_total",
+                "HTTP requests to logs for range proofs.",
+                &self.proof_requests,
+            ),
+            (
+                "ctjp_ranges_verified_total",
+                "Ranges proven against a signed tree head.",
+                &self.ranges_verified,
+            ),
+            (
+                "ctjp_ranges_unproven_total",
+                "Range checks that could not prove.",
+                &self.ranges_unproven,
+            ),
+            (
+                "ctjp_ranges_mismatched_total",
+                "Ranges whose reported subtree hash was not the log's.",
+                &self.ranges_mismatched,
+            ),
+            (
+                "ctjp_workers_flagged_total",
+                "Workers flagged by hidden-entry checks.",
+                &self.workers_flagged,
+            ),
+        ] {
+            counter(&mut out, name, help, g(c));
+        }
         counter(
             &mut out,
             "ctjp_entries_duplicate_total",

@@ -50,7 +50,7 @@ pub async fn plan_log(pool: &MySqlPool, log_id: u64, task_size_log2: u32) -> Res
     }
     // Extend a short, still pending last task up to its block's end.
     let last: Option<(u64, u64, u64, String)> = sqlx::query_as(
-        "SELECT id, start_index, end_index, state FROM tasks WHERE log_id = ? \
+        "SELECT id, start_index, end_index, state FROM tasks WHERE log_id = ? AND check_of = 0 \
          ORDER BY start_index DESC LIMIT 1 FOR UPDATE",
     )
     .bind(log_id)

@@ -215,7 +215,11 @@ pub async fn run(state: AppState, every: Duration, mut stop: watch::Receiver<boo
         if *stop.borrow() {
             return;
         }
-        let poll = poll_all(&state);
+        let poll = async {
+            poll_all(&state).await?;
+            // New heads may prove ranges left unproven.
+            crate::integrity::verify_pending(&state, None).await
+        };
         tokio::select! {
             r = poll => if let Err(e) = r { tracing::warn!(error = %e, "tree head poll round failed") },
             _ = stop.changed() => return,

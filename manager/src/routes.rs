@@ -86,6 +86,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/workers", get(admin::workers))
         .route("/v1/admin/workers/{id}/revoke", post(admin::revoke))
         .route("/v1/admin/leases/expire", post(admin::expire_leases))
+        .route("/v1/admin/verify", post(admin::verify_now))
+        .route("/v1/admin/flagged", get(admin::flagged))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -94,11 +94,22 @@ struct LeaseRow {
     end_index: u64,
     next_index: u64,
     max_fetchers: u32,
+    check_of: u64,
 }
 
 /// Leases up to `max` tasks to a worker.
 pub async fn claim(state: &AppState, worker_id: u64, max: u32) -> Result<Vec<TaskLease>> {
     let max = max.clamp(1, state.config.max_claim.max(1));
+    let flagged: Option<(bool,)> = sqlx::query_as("SELECT flagged FROM workers WHERE id = ?")
+        .bind(worker_id)
+        .fetch_optional(&state.pool)
+        .await?;
+    if flagged.is_some_and(|(f,)| f) {
+        return Err(Error::forbidden(
+            "flagged",
+            "this worker was flagged by a hidden-entry check; it gets no more tasks",
+        ));
+    }
     inc(&state.metrics.claims, 1);
     let mut attempt = 0;
     let rows = loop {
@@ -138,6 +149,7 @@ pub async fn claim(state: &AppState, worker_id: u64, max: u32) -> Result<Vec<Tas
             next_index: r.next_index,
             lease_expires_at: u64::try_from(expires).unwrap_or(0),
             fetchers: advice.fetchers,
+            check_of: (r.check_of != 0).then_some(r.check_of),
         });
     }
     inc(&state.metrics.tasks_leased, out.len() as u64);
@@ -149,8 +161,10 @@ async fn claim_once(state: &AppState, worker_id: u64, max: u32) -> Result<Vec<Le
     let mut tx = state.pool.begin().await?;
     let ids: Vec<(u64,)> = sqlx::query_as(
         "SELECT id FROM tasks WHERE state = 'pending' AND enabled = 1 \
+         AND (exclude_worker IS NULL OR exclude_worker <> ?) \
          ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED",
     )
+    .bind(worker_id)
     .bind(max)
     .fetch_all(&mut *tx)
     .await?;
@@ -173,7 +187,7 @@ async fn claim_once(state: &AppState, worker_id: u64, max: u32) -> Result<Vec<Le
     update.execute(&mut *tx).await?;
     let sql = format!(
         "SELECT t.id, t.log_id, l.url, l.kind, l.monitoring_url, t.start_index, t.end_index, \
-         t.next_index, l.max_fetchers FROM tasks t JOIN logs l ON l.id = t.log_id \
+         t.next_index, l.max_fetchers, t.check_of FROM tasks t JOIN logs l ON l.id = t.log_id \
          WHERE t.id IN ({list}) ORDER BY t.priority DESC, t.id"
     );
     let mut select = sqlx::query_as::<_, LeaseRow>(&sql);
@@ -411,35 +425,21 @@ async fn lock_one(conn: &mut MySqlConnection, task_id: u64, worker_id: u64) -> R
     Ok(t)
 }
 
-/// Completes a task when the totals account for every index of the lease.
-pub async fn complete(
-    state: &AppState,
-    worker_id: u64,
-    task_id: u64,
-    req: &CompleteRequest,
-) -> Result<TaskAck> {
-    let subtree = match req.subtree_hash.as_deref() {
-        None => None,
-        Some(h) => {
-            let bytes = hex::decode(h)
-                .ok()
-                .filter(|b| b.len() == 32)
-                .ok_or_else(|| {
-                    Error::unprocessable("invalid_hash", "subtree_hash must be 64 hex digits")
-                })?;
-            Some(bytes)
-        }
-    };
-    let mut tx = state.pool.begin().await?;
-    let t = lock_one(&mut tx, task_id, worker_id).await?;
-    if t.state == "done" {
-        tx.commit().await?;
-        return Ok(TaskAck {
-            task_id,
-            state: "done".into(),
-            next_index: t.end_index,
-        });
+fn parse_hash(h: Option<&str>, field: &'static str) -> Result<Option<[u8; 32]>> {
+    match h {
+        None => Ok(None),
+        Some(h) => hex::decode(h)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Error::unprocessable("invalid_hash", format!("{field} must be 64 hex digits"))
+            }),
     }
+}
+
+/// The checks of a complete call that depend on the locked row.
+fn check_complete(t: &TaskRow, task_id: u64, req: &CompleteRequest) -> Result<u64> {
     if t.state != "leased" {
         return Err(Error::forbidden(
             "not_leased",
@@ -458,6 +458,54 @@ pub async fn complete(
         ));
     }
     check_counts(task_id, req.entries, req.matches, req.errors, span)?;
+    Ok(span)
+}
+
+/// Completes a task when the totals account for every index of the lease,
+/// after checking its subtree hash against the log (see [`crate::verify`]).
+/// A hash that is not the log's returns the task to the pool from its start
+/// and answers 422 `proof_mismatch`.
+pub async fn complete(
+    state: &AppState,
+    worker_id: u64,
+    task_id: u64,
+    req: &CompleteRequest,
+) -> Result<TaskAck> {
+    let subtree = parse_hash(req.subtree_hash.as_deref(), "subtree_hash")?;
+    let first_leaf = parse_hash(req.first_leaf_hash.as_deref(), "first_leaf_hash")?;
+    // Validate first (no change), prove outside any transaction, then apply.
+    {
+        let mut tx = state.pool.begin().await?;
+        let t = lock_one(&mut tx, task_id, worker_id).await?;
+        if t.state == "done" {
+            tx.commit().await?;
+            let proof = crate::integrity::proof_state(state, task_id).await?;
+            return Ok(TaskAck {
+                task_id,
+                state: "done".into(),
+                next_index: t.end_index,
+                proof,
+            });
+        }
+        check_complete(&t, task_id, req)?;
+        tx.commit().await?;
+    }
+    let proof = crate::integrity::prove_completion(state, task_id, subtree, first_leaf).await?;
+    let mut tx = state.pool.begin().await?;
+    let t = lock_one(&mut tx, task_id, worker_id).await?;
+    let span = check_complete(&t, task_id, req)?;
+    if let crate::verify::Proof::Mismatch { reason, .. } = &proof {
+        crate::integrity::refuse(&mut tx, task_id, worker_id, reason).await?;
+        tx.commit().await?;
+        inc(&state.metrics.ranges_mismatched, 1);
+        tracing::warn!(task.id = task_id, worker.id = worker_id, reason = %reason, "subtree hash refused");
+        return Err(Error::unprocessable(
+            "proof_mismatch",
+            format!(
+                "task {task_id}: {reason}; the task returns to the pool and this counts against you"
+            ),
+        ));
+    }
     let matches = req.matches.max(t.lease_matches);
     let errors = req.errors.max(t.lease_errors);
     let rate_limited = req.rate_limited.max(t.lease_rate_limited);
@@ -466,16 +514,18 @@ pub async fn complete(
          entries = entries + (end_index - COALESCE(lease_from, start_index)), \
          matches = matches + ?, errors = errors + ?, rate_limited = rate_limited + ?, \
          lease_entries = 0, lease_matches = 0, lease_errors = 0, lease_rate_limited = 0, \
-         lease_expires_at = NULL, subtree_hash = ?, completed_at = ? WHERE id = ?",
+         lease_expires_at = NULL, subtree_hash = ?, completed_at = ?, completed_by = ? WHERE id = ?",
     )
     .bind(matches)
     .bind(errors)
     .bind(rate_limited)
-    .bind(subtree)
+    .bind(subtree.map(|h| h.to_vec()))
     .bind(db::now_ms())
+    .bind(worker_id)
     .bind(task_id)
     .execute(&mut *tx)
     .await?;
+    let proof_state = crate::integrity::record_proof(&mut tx, task_id, subtree, &proof).await?;
     let mut deltas = BTreeMap::new();
     deltas.insert(
         t.log_id,
@@ -493,10 +543,17 @@ pub async fn complete(
         .await?;
     tx.commit().await?;
     inc(&state.metrics.tasks_completed, 1);
+    if proof_state == "verified" {
+        inc(&state.metrics.ranges_verified, 1);
+    } else {
+        inc(&state.metrics.ranges_unproven, 1);
+    }
+    crate::integrity::after_complete(state, task_id, worker_id).await?;
     Ok(TaskAck {
         task_id,
         state: "done".into(),
         next_index: t.end_index,
+        proof: Some(proof_state.to_owned()),
     })
 }
 
@@ -537,5 +594,6 @@ pub async fn fail(
         task_id,
         state: "pending".into(),
         next_index: req.index,
+        proof: None,
     })
 }

@@ -65,6 +65,10 @@ pub struct AdminWorker {
     pub matches: u64,
     pub tasks_done: u64,
     pub tasks_held: i64,
+    /// Results refused because their subtree hash was not the log's.
+    pub mismatches: u32,
+    /// Flagged by a hidden-entry check: gets no more tasks.
+    pub flagged: bool,
 }
 
 /// `GET /v1/admin/workers`.
@@ -72,7 +76,8 @@ pub async fn workers(State(state): State<AppState>, _: Admin) -> Result<Json<Vec
     Ok(Json(
         sqlx::query_as(
             "SELECT w.id, w.name, w.version, w.first_seen, w.last_seen, w.revoked, w.entries, w.matches, w.tasks_done, \
-             (SELECT COUNT(*) FROM tasks t WHERE t.lease_holder = w.id AND t.state = 'leased') AS tasks_held \
+             (SELECT COUNT(*) FROM tasks t WHERE t.lease_holder = w.id AND t.state = 'leased') AS tasks_held, \
+             w.mismatches, w.flagged \
              FROM workers w ORDER BY w.id",
         )
         .fetch_all(&state.pool)
@@ -146,4 +151,31 @@ pub async fn expire_leases(
     Ok(Json(Expired {
         expired: tasks::reap(&state, req.all).await?,
     }))
+}
+
+/// Body of `POST /v1/admin/verify`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VerifyRequest {
+    /// Only this log (default: all).
+    #[serde(default)]
+    pub log_id: Option<u64>,
+}
+
+/// `POST /v1/admin/verify`: retry the proofs of unproven ranges now.
+pub async fn verify_now(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(req): Json<VerifyRequest>,
+) -> Result<Json<crate::integrity::VerifySummary>> {
+    Ok(Json(
+        crate::integrity::verify_pending(&state, req.log_id).await?,
+    ))
+}
+
+/// `GET /v1/admin/flagged`: flagged workers (and workers with refused results) with the evidence.
+pub async fn flagged(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<Vec<crate::integrity::FlaggedWorker>>> {
+    Ok(Json(crate::integrity::flagged(&state.pool).await?))
 }

@@ -6,5 +6,6 @@
 
 mod flow;
 mod harness;
+mod integrity;
 mod poll;
 mod requests;
