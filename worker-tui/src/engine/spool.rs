@@ -149,7 +149,7 @@ mod tests {
     fn push_read_remove_and_bound() {
         let dir = std::env::temp_dir().join(format!("ctjp-spool-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut spool = Spool::open(&dir, 200).expect("open");
+        let mut spool = Spool::open(&dir, 300).expect("open");
         let batch = SpoolBatch {
             task_id: 3,
             request: UploadRequest {
@@ -166,7 +166,7 @@ mod tests {
         let b = spool.push(&batch).expect("push");
         assert!(matches!(spool.push(&batch), Err(SpoolError::Full { .. })));
         // Reopening continues the sequence and sees both batches.
-        let spool = Spool::open(&dir, 200).expect("reopen");
+        let spool = Spool::open(&dir, 300).expect("reopen");
         let pending = spool.pending().expect("list");
         assert_eq!(pending.iter().map(|p| p.0).collect::<Vec<_>>(), vec![a, b]);
         assert_eq!(

@@ -69,6 +69,15 @@ struct Running {
     errors: Arc<std::sync::atomic::AtomicU64>,
     rate_limited_at_start: u64,
     cancel: CancellationToken,
+    /// The lease is lost or replaced by a newer one: never upload or complete.
+    superseded: std::sync::atomic::AtomicBool,
+}
+
+impl Running {
+    fn supersede(&self) {
+        self.superseded.store(true, Relaxed);
+        self.cancel.cancel();
+    }
 }
 
 /// Per-log state shared by its tasks: one fetch at a time per log keeps the
@@ -319,14 +328,22 @@ async fn register_task(
         errors: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         rate_limited_at_start: super::stats::LogStats::get(&slot.ctx.stats.rate_limited),
         cancel: cancel.child_token(),
+        superseded: std::sync::atomic::AtomicBool::new(false),
         lease,
     });
-    inner
+    // The manager hands a task back to us when our lease on it expired (for
+    // example while it was unreachable): the old run stops, the new lease wins.
+    let old = inner
         .tasks
         .lock()
         .await
         .insert(running.lease.task_id, running.clone());
-    inner.view.active_tasks.fetch_add(1, Relaxed);
+    match old {
+        Some(old) => old.supersede(),
+        None => {
+            inner.view.active_tasks.fetch_add(1, Relaxed);
+        }
+    }
     tracing::info!(
         task.id = running.lease.task_id,
         log.url = %running.lease.log_url,
@@ -383,7 +400,10 @@ async fn run_task(inner: Arc<Inner>, running: Arc<Running>) {
     };
     let (outcome, matches) = outcome;
     running.errors.store(outcome.errors.len() as u64, Relaxed);
-    if outcome.next_index == lease.end && outcome.failure.is_none() {
+    if running.superseded.load(Relaxed) {
+        // Lost or replaced: the manager resumes from our acknowledged
+        // progress, so nothing is uploaded or completed here.
+    } else if outcome.next_index == lease.end && outcome.failure.is_none() {
         let subtree = outcome.subtree_hash;
         let width = lease.end - lease.start;
         let mine: Vec<&MatchedEntry> = matches
@@ -464,14 +484,14 @@ async fn run_task(inner: Arc<Inner>, running: Arc<Running>) {
     finish_task(&inner, &running).await;
 }
 
-async fn finish_task(inner: &Inner, running: &Running) {
-    if inner
-        .tasks
-        .lock()
-        .await
-        .remove(&running.lease.task_id)
-        .is_some()
+async fn finish_task(inner: &Inner, running: &Arc<Running>) {
+    let mut tasks = inner.tasks.lock().await;
+    // Only this run's entry: a newer lease of the same task may have replaced it.
+    if tasks
+        .get(&running.lease.task_id)
+        .is_some_and(|r| Arc::ptr_eq(r, running))
     {
+        tasks.remove(&running.lease.task_id);
         inner.view.active_tasks.fetch_sub(1, Relaxed);
     }
 }
@@ -599,7 +619,7 @@ async fn send_heartbeat(inner: &Inner, cancel: &CancellationToken) {
                     && let Some(r) = tasks.iter().find(|r| r.lease.task_id == t.task_id)
                 {
                     tracing::warn!(task.id = t.task_id, "lease lost; stopping the task");
-                    r.cancel.cancel();
+                    r.supersede();
                 }
             }
             let logs = inner.logs.lock().await;

@@ -2,4 +2,5 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 
+mod e2e;
 mod inspect;
