@@ -40,6 +40,11 @@ fn load(page: &Path, png: &Path, profile: &Path, width: u32) -> String {
 #[tokio::test]
 async fn chromium_loads_pages_without_console_errors() {
     if !Path::new(CHROMIUM).exists() {
+        // CI installs Chromium and sets this, so that a missing browser fails there.
+        assert!(
+            std::env::var_os("CTJP_REQUIRE_CHROMIUM").is_none(),
+            "{CHROMIUM} is missing but CTJP_REQUIRE_CHROMIUM is set"
+        );
         println!("skipped: chromium not installed");
         return;
     }
