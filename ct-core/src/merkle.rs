@@ -240,8 +240,48 @@ pub fn verify_node_inclusion(
             "subtree [{first}, +{width}) is not inside a tree of {tree_size}"
         )));
     }
-    let mut f_n = node_index;
-    let mut s_n = (tree_size - 1) >> level;
+    walk(node_index, (tree_size - 1) >> level, node, proof, root)
+}
+
+/// The level of the subtree `[start, end)` of a tree of `tree_size` leaves:
+/// an aligned complete subtree, or the right-most one `[start, tree_size)`
+/// with `start` aligned to the smallest power of two `>= end - start`.
+/// `None` when the range is neither.
+pub fn subtree_level(start: u64, end: u64, tree_size: u64) -> Option<u32> {
+    if start >= end || end > tree_size {
+        return None;
+    }
+    let n = end - start;
+    let level = 64 - (n - 1).leading_zeros();
+    let width = 1u64.checked_shl(level)?;
+    if start % width != 0 {
+        return None;
+    }
+    (n == width || end == tree_size).then_some(level)
+}
+
+/// Verifies that `hash` is MTH(D[start:end]) in the tree of `tree_size`
+/// leaves with `root`, given the audit path above the subtree (bottom first).
+/// The range must be a subtree in the sense of [`subtree_level`]: this also
+/// proves the shorter last task at a tree's right edge.
+pub fn verify_range_inclusion(
+    start: u64,
+    end: u64,
+    tree_size: u64,
+    hash: &Hash,
+    proof: &[Hash],
+    root: &Hash,
+) -> Result<()> {
+    let level = subtree_level(start, end, tree_size).ok_or_else(|| {
+        Error::Proof(format!(
+            "[{start}, {end}) is not a subtree of a tree of {tree_size} leaves"
+        ))
+    })?;
+    walk(start >> level, (tree_size - 1) >> level, hash, proof, root)
+}
+
+/// RFC 9162's inclusion walk from node `f_n` of the last node `s_n` at one level.
+fn walk(mut f_n: u64, mut s_n: u64, node: &Hash, proof: &[Hash], root: &Hash) -> Result<()> {
     let mut r = *node;
     for p in proof {
         if s_n == 0 {

@@ -68,26 +68,11 @@ impl Proof {
     }
 }
 
-/// The level of the (possibly right-edge) subtree `[start, end)` in a tree
-/// of `tree_size` leaves, when the range is one; `None` otherwise.
-pub fn subtree_level(start: u64, end: u64, tree_size: u64) -> Option<u32> {
-    if start >= end || end > tree_size {
-        return None;
-    }
-    let n = end - start;
-    let level = 64 - (n - 1).leading_zeros();
-    let width = 1u64.checked_shl(level)?;
-    if start % width != 0 {
-        return None;
-    }
-    (n == width || end == tree_size).then_some(level)
-}
+pub use ct_core::merkle::subtree_level;
 
 /// Verifies that `hash` is MTH(D[start:end]) in the tree of `tree_size`
 /// leaves with `root`, given the audit path above the subtree (bottom
-/// first). `[start, end)` must be an aligned complete subtree, or the
-/// right-most subtree `[start, tree_size)` with `start` aligned to the
-/// smallest power of two `>= end - start`.
+/// first); see [`ct_core::merkle::verify_range_inclusion`].
 pub fn verify_range(
     start: u64,
     end: u64,
@@ -96,47 +81,8 @@ pub fn verify_range(
     upper_path: &[Hash],
     root: &Hash,
 ) -> std::result::Result<(), String> {
-    let level = subtree_level(start, end, tree_size).ok_or_else(|| {
-        format!("[{start}, {end}) is not a subtree of a tree of {tree_size} leaves")
-    })?;
-    if end - start == 1u64 << level {
-        return ct_core::merkle::verify_node_inclusion(
-            level,
-            start >> level,
-            tree_size,
-            hash,
-            upper_path,
-            root,
-        )
-        .map_err(|e| e.to_string());
-    }
-    // The right edge: RFC 9162's inclusion walk from the incomplete node.
-    let mut f_n = start >> level;
-    let mut s_n = (tree_size - 1) >> level;
-    let mut r = *hash;
-    for p in upper_path {
-        if s_n == 0 {
-            return Err("audit path too long".into());
-        }
-        if f_n & 1 == 1 || f_n == s_n {
-            r = node_hash(p, &r);
-            while f_n & 1 == 0 && f_n != 0 {
-                f_n >>= 1;
-                s_n >>= 1;
-            }
-        } else {
-            r = node_hash(&r, p);
-        }
-        f_n >>= 1;
-        s_n >>= 1;
-    }
-    if s_n != 0 {
-        return Err("audit path too short".into());
-    }
-    if &r != root {
-        return Err("computed root differs".into());
-    }
-    Ok(())
+    ct_core::merkle::verify_range_inclusion(start, end, tree_size, hash, upper_path, root)
+        .map_err(|e| e.to_string())
 }
 
 /// The ranges whose hashes form the audit path of subtree `[start, end)` in

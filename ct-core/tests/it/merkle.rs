@@ -131,3 +131,22 @@ proptest! {
         prop_assert!(verify_node_inclusion(level, j as u64, n as u64, &leaf_hash(b"no"), above, &root).is_err());
     }
 }
+
+proptest! {
+    #[test]
+    fn right_edge_ranges_prove_against_the_root(n in 2usize..300, seed in any::<u64>(), level in 0u32..9) {
+        use ct_core::merkle::{subtree_level, verify_range_inclusion};
+        let d = leaves(n, seed);
+        let tree = MerkleTree::from_leaf_hashes(d.iter().copied());
+        let width = 1usize << level;
+        // The last aligned block of this width, possibly incomplete.
+        let start = ((n - 1) / width) * width;
+        let hash = mth(&d[start..n]);
+        let lvl = subtree_level(start as u64, n as u64, n as u64).unwrap();
+        let full = tree.inclusion_proof(start as u64, n as u64).unwrap();
+        let above = &full[(lvl as usize).min(full.len())..];
+        let root = mth(&d);
+        prop_assert!(verify_range_inclusion(start as u64, n as u64, n as u64, &hash, above, &root).is_ok());
+        prop_assert!(verify_range_inclusion(start as u64, n as u64, n as u64, &leaf_hash(b"x"), above, &root).is_err());
+    }
+}
