@@ -17,6 +17,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 mod collect;
 mod headless;
 mod inspect;
+mod tui;
 
 use worker_tui::engine;
 
@@ -139,17 +140,24 @@ fn init_stderr_logging() {
 }
 
 fn run_worker(args: RunArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     let Some(manager) = args.manager.clone() else {
         anyhow::bail!("--manager URL (or CT_MANAGER_URL) is required; see --help");
     };
-    if !args.no_tui {
-        eprintln!(
-            "ct-worker: the interactive screen is not built yet; running headless (--no-tui)"
-        );
+    let interactive =
+        !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !args.no_tui && !interactive {
+        eprintln!("ct-worker: not on a terminal; running headless (--no-tui)");
     }
-    // Logs: stdout, and daily files when asked. The guard flushes the file
-    // writer when main returns, so it is held by name until then.
-    let (file_layer, _file_guard) = match &args.log_dir {
+    // Logs: daily files when asked (always in TUI mode, where nothing may
+    // write to the terminal), and stdout or the screen's log pane. The guard
+    // flushes the file writer when main returns, so it is held by name.
+    let log_dir = match &args.log_dir {
+        Some(dir) => Some(dir.clone()),
+        None if interactive => Some(args.state_dir.join("logs")),
+        None => None,
+    };
+    let (file_layer, _file_guard) = match &log_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let (writer, guard) = tracing_appender::non_blocking(tracing_appender::rolling::daily(
@@ -167,15 +175,25 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         }
         None => (None, None),
     };
-    let (human, json) = match args.log_format {
-        LogFormat::Human => (Some(tracing_subscriber::fmt::layer()), None),
-        LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json())),
+    let (human, json) = match (interactive, args.log_format) {
+        (true, _) => (None, None),
+        (false, LogFormat::Human) => (Some(tracing_subscriber::fmt::layer()), None),
+        (false, LogFormat::Json) => (None, Some(tracing_subscriber::fmt::layer().json())),
     };
+    let ui_logs = tui::logs::LogBuffer::default();
+    let ui_layer = interactive.then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_target(false)
+            .with_timer(tui::logs::Clock)
+            .with_writer(ui_logs.clone())
+    });
     tracing_subscriber::registry()
         .with(filter())
         .with(human)
         .with(json)
         .with(file_layer)
+        .with(ui_layer)
         .try_init()
         .context("setting up logging")?;
     let config = engine::worker::WorkerConfig {
@@ -193,15 +211,33 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
     async_main(async move {
         let view = engine::view::EngineView::new();
         let cancel = CancellationToken::new();
-        let signals = tokio::spawn(stop_on_signal(cancel.clone()));
-        let summary = tokio::spawn(headless::summaries(
-            view.clone(),
-            Duration::from_secs(10),
-            cancel.clone(),
-        ));
-        let result = engine::worker::run(config, Arc::clone(&view), cancel.clone()).await;
-        cancel.cancel();
-        let _ = summary.await;
+        let signals = tokio::spawn(stop_on_signal(cancel.clone(), interactive));
+        let result = if interactive {
+            let opts = tui::Options {
+                max_fetchers: config.max_fetchers,
+                drain_timeout: config.drain_timeout,
+                log_path: log_dir
+                    .as_ref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+            };
+            let engine = tokio::spawn(engine::worker::run(
+                config,
+                Arc::clone(&view),
+                cancel.clone(),
+            ));
+            tui::run(Arc::clone(&view), cancel.clone(), engine, ui_logs, opts).await
+        } else {
+            let summary = tokio::spawn(headless::summaries(
+                view.clone(),
+                Duration::from_secs(10),
+                cancel.clone(),
+            ));
+            let result = engine::worker::run(config, Arc::clone(&view), cancel.clone()).await;
+            cancel.cancel();
+            let _ = summary.await;
+            result
+        };
         signals.abort();
         let (entries, matches) = view.totals();
         tracing::info!(
@@ -214,8 +250,9 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
     })
 }
 
-/// SIGINT or SIGTERM starts the drain; a second one exits at once.
-async fn stop_on_signal(cancel: CancellationToken) {
+/// SIGINT or SIGTERM starts the drain; a second one exits at once (after
+/// giving the terminal back when the screen is up).
+async fn stop_on_signal(cancel: CancellationToken, interactive: bool) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -229,10 +266,14 @@ async fn stop_on_signal(cancel: CancellationToken) {
         tracing::info!("stopping: no new claims, flushing uploads (signal again to quit at once)");
         cancel.cancel();
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        if interactive {
+            ratatui::restore();
+        }
         std::process::exit(130);
     }
     #[cfg(not(unix))]
     {
+        let _ = interactive;
         if tokio::signal::ctrl_c().await.is_ok() {
             cancel.cancel();
         }

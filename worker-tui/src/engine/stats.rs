@@ -39,6 +39,7 @@ pub struct LogStats {
     pub fetchers_active: AtomicU32,
     pub fetchers_allowed: AtomicU32,
     state: Mutex<LogState>,
+    kind: Mutex<&'static str>,
     range: Mutex<Option<(u64, u64, u64)>>,
     latest: Mutex<Vec<String>>,
 }
@@ -56,6 +57,7 @@ impl LogStats {
             fetchers_active: AtomicU32::new(0),
             fetchers_allowed: AtomicU32::new(0),
             state: Mutex::new(LogState::Idle),
+            kind: Mutex::new(""),
             range: Mutex::new(None),
             latest: Mutex::new(Vec::new()),
         }
@@ -69,6 +71,17 @@ impl LogStats {
 
     pub fn state(&self) -> LogState {
         self.state.lock().map_or(LogState::Error, |g| *g)
+    }
+
+    /// The log's API: "rfc6962" or "static" (empty until the first task).
+    pub fn set_kind(&self, kind: &'static str) {
+        if let Ok(mut g) = self.kind.lock() {
+            *g = kind;
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.kind.lock().map_or("", |g| *g)
     }
 
     /// The current range: start, end and the next index not yet fetched.

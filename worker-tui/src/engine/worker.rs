@@ -291,6 +291,10 @@ async fn log_slot(inner: &Inner, lease: &TaskLease) -> Arc<LogSlot> {
     let cap = allowed(inner, lease.fetchers);
     let stats = inner.view.log(&key);
     stats.fetchers_allowed.store(cap, Relaxed);
+    stats.set_kind(match kind {
+        LogKind::Rfc6962 => "rfc6962",
+        LogKind::Static => "static",
+    });
     let slot = Arc::new(LogSlot {
         ctx: LogCtx {
             source: Arc::new(Source::new(kind, &url, inner.http.clone())),

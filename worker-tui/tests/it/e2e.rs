@@ -42,18 +42,18 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Stack {
+pub(crate) struct Stack {
     sim: Simulator,
     db_name: String,
     db_url: String,
     manager: Option<Child>,
     manager_port: u16,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     http: reqwest::Client,
 }
 
 impl Stack {
-    async fn new(tag: &str, logs: Vec<LogConfig>) -> Stack {
+    pub(crate) async fn new(tag: &str, logs: Vec<LogConfig>) -> Stack {
         let sim = Simulator::start(SimConfig::new(logs)).await.unwrap();
         let db_name = format!("ctjp_e2e_{tag}_{}", std::process::id());
         let base = base_db_url();
@@ -109,7 +109,7 @@ impl Stack {
         stack
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.manager_port)
     }
 
@@ -172,7 +172,7 @@ impl Stack {
             .unwrap()
     }
 
-    async fn stats(&self) -> serde_json::Value {
+    pub(crate) async fn stats(&self) -> serde_json::Value {
         match self.http.get(self.url("/v1/stats")).send().await {
             Ok(r) => r.json().await.unwrap_or_default(),
             Err(_) => serde_json::Value::Null,
@@ -199,7 +199,7 @@ impl Stack {
         }
     }
 
-    async fn wait_tasks_done(&self, n: u64, limit: Duration) {
+    pub(crate) async fn wait_tasks_done(&self, n: u64, limit: Duration) {
         let deadline = Instant::now() + limit;
         while self.stats().await["tasks_done"].as_u64().unwrap_or(0) < n {
             assert!(
@@ -211,7 +211,7 @@ impl Stack {
     }
 
     /// Stored (log url, index, leaf hash) from `ct-manager export`.
-    fn stored(&self) -> BTreeSet<(String, u64, String)> {
+    pub(crate) fn stored(&self) -> BTreeSet<(String, u64, String)> {
         let out = Command::new(manager_bin())
             .args(["--database-url", &self.db_url, "export"])
             .output()
@@ -257,7 +257,7 @@ impl Stack {
         }
     }
 
-    fn truth(&self) -> BTreeSet<(String, u64, String)> {
+    pub(crate) fn truth(&self) -> BTreeSet<(String, u64, String)> {
         let mut out = BTreeSet::new();
         for log in self.sim.truth().logs {
             for m in log.matches {
@@ -280,7 +280,7 @@ impl Stack {
         );
     }
 
-    async fn finish(mut self, workers: Vec<Child>) {
+    pub(crate) async fn finish(mut self, workers: Vec<Child>) {
         for mut w in workers {
             stop(&mut w);
         }
@@ -309,7 +309,7 @@ fn stop(child: &mut Child) {
     assert!(status.success(), "worker exited with {status}");
 }
 
-fn faulty(entries: u64, seed: u64, views: Views) -> LogConfig {
+pub(crate) fn faulty(entries: u64, seed: u64, views: Views) -> LogConfig {
     let mut log = LogConfig::generated(entries, seed);
     log.views = views;
     log.batch_cap = 100;
