@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use ct_core::matcher::Matcher;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -41,18 +40,12 @@ pub struct CollectArgs {
     /// Entries per get-entries request (lowered to the log's cap when it answers short).
     #[arg(long, default_value_t = 1024)]
     batch: u64,
-    /// Suffixes to match, comma separated.
-    #[arg(
-        long,
-        env = "CT_MATCH_SUFFIXES",
-        value_delimiter = ',',
-        default_value = "jp"
-    )]
-    suffix: Vec<String>,
+    #[command(flatten)]
+    matching: crate::matching::MatchArgs,
 }
 
 pub async fn run(args: CollectArgs) -> Result<()> {
-    let matcher = Matcher::new(&args.suffix).context("bad --suffix")?;
+    let matcher = args.matching.matcher()?;
     let kind = if args.is_static {
         LogKind::Static
     } else {

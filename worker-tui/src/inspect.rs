@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 use ct_core::entry::{Depth, EntryRecord, Examiner};
 use ct_core::leaf::leaf_index_extension;
-use ct_core::matcher::Matcher;
 use ct_core::rfc6962::GetEntries;
 use ct_core::tiles::{decode_data_tile, maybe_gunzip};
 
@@ -22,14 +21,8 @@ pub struct InspectArgs {
     /// The files are static-ct-api data tiles (raw or gzip), not get-entries JSON.
     #[arg(long)]
     tile: bool,
-    /// Suffixes to match, comma separated.
-    #[arg(
-        long,
-        env = "CT_MATCH_SUFFIXES",
-        value_delimiter = ',',
-        default_value = "jp"
-    )]
-    suffix: Vec<String>,
+    #[command(flatten)]
+    matching: crate::matching::MatchArgs,
     /// In `--summary` mode, decode the files this many times (for steadier rates).
     #[arg(long, default_value_t = 1)]
     repeat: u32,
@@ -58,7 +51,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {
-    let matcher = Matcher::new(&args.suffix).context("bad --suffix")?;
+    let matcher = args.matching.matcher()?;
     let mut examiner = Examiner::new(matcher);
     // Read and check every file before printing anything.
     let mut inputs = Vec::with_capacity(args.files.len());

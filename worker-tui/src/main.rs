@@ -17,6 +17,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 mod collect;
 mod headless;
 mod inspect;
+mod matching;
 mod tui;
 
 use worker_tui::engine;
@@ -74,14 +75,8 @@ struct RunArgs {
     /// Log format on stdout.
     #[arg(long, env = "CT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
-    /// Suffixes to match, comma separated.
-    #[arg(
-        long,
-        env = "CT_MATCH_SUFFIXES",
-        value_delimiter = ',',
-        default_value = "jp"
-    )]
-    suffix: Vec<String>,
+    #[command(flatten)]
+    matching: crate::matching::MatchArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -206,7 +201,7 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         upload_batch: args.upload_batch.max(1),
         spool_limit_bytes: args.spool_mib.saturating_mul(1 << 20),
         drain_timeout: Duration::from_secs(args.drain_secs),
-        matcher: ct_core::matcher::Matcher::new(&args.suffix).context("bad --suffix")?,
+        matcher: args.matching.matcher()?,
     };
     async_main(async move {
         let view = engine::view::EngineView::new();
