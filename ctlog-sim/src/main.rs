@@ -10,8 +10,16 @@ use ctlog_sim::{FaultConfig, LogConfig, SimConfig, Simulator, Source, Views};
 /// A Certificate Transparency log server for tests, demos and benchmarks:
 /// RFC 6962 and static-ct-api, real signatures and Merkle trees, and the
 /// faults real logs show.
+/// The crate version and the git revision it was built from.
+const VERSION: &str = git_version::git_version!(
+    prefix = concat!(env!("CARGO_PKG_VERSION"), " ("),
+    suffix = ")",
+    args = ["--always", "--dirty=-modified"],
+    fallback = concat!(env!("CARGO_PKG_VERSION"), " (unknown revision)")
+);
+
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 struct Cli {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "CTLOG_SIM_LISTEN", default_value = "127.0.0.1:0")]

@@ -8,8 +8,16 @@ use clap::Parser;
 use crate::error::{Error, Result};
 
 /// Renders the ctjp dashboards from the database into a static folder.
+/// The crate version and the git revision it was built from.
+const VERSION: &str = git_version::git_version!(
+    prefix = concat!(env!("CARGO_PKG_VERSION"), " ("),
+    suffix = ")",
+    args = ["--always", "--dirty=-modified"],
+    fallback = concat!(env!("CARGO_PKG_VERSION"), " (unknown revision)")
+);
+
 #[derive(Debug, Clone, Parser)]
-#[command(name = "ct-sitegen", version, about)]
+#[command(name = "ct-sitegen", version = VERSION, about)]
 pub struct Args {
     /// MySQL/MariaDB URL (read-only access is enough), e.g. mysql://ro@db/ctjp.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]

@@ -39,9 +39,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(args.watch)) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            () = shutdown_signal() => return Ok(()),
         }
     }
+}
+
+/// SIGINT or SIGTERM ends `--watch` between two renders.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[tokio::main(flavor = "current_thread")]

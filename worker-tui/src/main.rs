@@ -25,7 +25,7 @@ use worker_tui::engine;
 /// The ctjp worker: collects .jp certificates from Certificate Transparency
 /// logs for a ctjp manager.
 #[derive(Debug, Parser)]
-#[command(name = "ct-worker", version = version(), about)]
+#[command(name = "ct-worker", version = VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -33,14 +33,18 @@ struct Cli {
     run: RunArgs,
 }
 
-fn version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), " (", env!("CTJP_GIT_REV"), ")")
-}
+/// The crate version and the git revision it was built from.
+const VERSION: &str = git_version::git_version!(
+    prefix = concat!(env!("CARGO_PKG_VERSION"), " ("),
+    suffix = ")",
+    args = ["--always", "--dirty=-modified"],
+    fallback = concat!(env!("CARGO_PKG_VERSION"), " (unknown revision)")
+);
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Run headless: logs and summaries on stdout, no interactive screen.
-    #[arg(long, env = "CT_NO_TUI")]
+    #[arg(long, env = "CT_NO_TUI", value_parser = clap::builder::BoolishValueParser::new())]
     no_tui: bool,
     /// The manager's base URL, e.g. https://ctjp.example.org.
     #[arg(long = "manager", env = "CT_MANAGER_URL")]

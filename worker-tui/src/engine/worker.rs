@@ -158,7 +158,12 @@ pub async fn run(
 ) -> Result<()> {
     let http = http_client(concat!("ct-worker/", env!("CARGO_PKG_VERSION")))?;
     let anonymous = ManagerClient::new(&config.manager_url, http.clone());
-    let reg = load_or_register(&config, &anonymous, &view, &cancel).await?;
+    let reg = match load_or_register(&config, &anonymous, &view, &cancel).await {
+        Ok(reg) => reg,
+        // Stopped while the manager was still out of reach: a clean stop.
+        Err(_) if cancel.is_cancelled() => return Ok(()),
+        Err(e) => return Err(e),
+    };
     view.set_worker(format!("{} (#{})", reg.name, reg.worker_id));
     let client = anonymous.with_token(reg.token.clone());
     let spool = Spool::open(&config.state_dir.join("spool"), config.spool_limit_bytes)?;
