@@ -240,6 +240,11 @@ pub async fn upload(
         end: task.end_index,
         hash,
     });
+    let _slot = state
+        .ingest_slots
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(format!("ingest slots: {e}")))?;
     let matcher = state.config.matcher.clone();
     let verdicts = tokio::task::spawn_blocking(move || examine_all(matcher, req, paths))
         .await
@@ -257,6 +262,14 @@ pub async fn upload(
     Ok(out)
 }
 
+/// Rows per multi-row INSERT (and at most `MAX_STATEMENT_BYTES` of raw entry bytes).
+const ROWS_PER_INSERT: usize = 256;
+const MAX_STATEMENT_BYTES: usize = 4 << 20;
+
+/// Stores one upload's verdicts in one transaction. The decisions are made
+/// per entry (against the sightings read first and the entries before it in
+/// the batch); the writes are multi-row INSERTs, a handful of statements per
+/// batch instead of four per entry.
 async fn store(
     state: &AppState,
     worker_id: u64,
@@ -287,6 +300,9 @@ async fn store(
         }
         existing.extend(q.fetch_all(&mut *tx).await?);
     }
+    // (idx, leaf_hash, proven) rows of task_matches, and the entries to store.
+    let mut matches: Vec<(u64, [u8; 32], bool)> = Vec::new();
+    let mut fresh: Vec<&Parsed> = Vec::new();
     for v in verdicts {
         match v {
             Verdict::Reject {
@@ -324,18 +340,7 @@ async fn store(
                     .get(&p.index)
                     .is_none_or(|s| s[..] == leaf_hash[..])
                 {
-                    sqlx::query(
-                        "INSERT IGNORE INTO task_matches (task_id, worker_id, idx, leaf_hash, proven, created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(task_id)
-                    .bind(worker_id)
-                    .bind(p.index)
-                    .bind(&leaf_hash[..])
-                    .bind(proven)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                    matches.push((p.index, leaf_hash, proven));
                 }
                 let replace = proven
                     && existing
@@ -348,17 +353,7 @@ async fn store(
                         .bind(p.index)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query(
-                            "INSERT IGNORE INTO task_matches (task_id, worker_id, idx, leaf_hash, proven, created_at) \
-                             VALUES (?, ?, ?, ?, 1, ?)",
-                        )
-                        .bind(task_id)
-                        .bind(worker_id)
-                        .bind(p.index)
-                        .bind(&leaf_hash[..])
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                    matches.push((p.index, leaf_hash, true));
                     existing.remove(&p.index);
                     tracing::warn!(
                         log.id = log_id,
@@ -380,31 +375,55 @@ async fn store(
                     }
                     continue;
                 }
-                let cert_id = upsert_certificate(&mut tx, p, now).await?;
-                let inserted = sqlx::query(
-                    "INSERT IGNORE INTO sightings (log_id, idx, certificate_id, leaf_hash, timestamp_ms, worker_id, task_id, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(log_id)
-                .bind(p.index)
-                .bind(cert_id)
-                .bind(&leaf_hash[..])
-                .bind(p.examined.timestamp.unwrap_or(0).min(i64::MAX as u64))
-                .bind(worker_id)
-                .bind(task_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if inserted == 1 {
-                    out.new += 1;
-                } else {
-                    // Another upload stored it concurrently; the check above catches conflicts next time.
-                    out.duplicate += 1;
-                }
+                fresh.push(p);
                 existing.insert(p.index, leaf_hash.to_vec());
             }
         }
+    }
+    for chunk in matches.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT IGNORE INTO task_matches (task_id, worker_id, idx, leaf_hash, proven, created_at) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (idx, hash, proven) in chunk {
+            q = q
+                .bind(task_id)
+                .bind(worker_id)
+                .bind(idx)
+                .bind(&hash[..])
+                .bind(proven)
+                .bind(now);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let ids = upsert_certificates(&mut tx, &fresh, now).await?;
+    for chunk in fresh.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT IGNORE INTO sightings (log_id, idx, certificate_id, leaf_hash, timestamp_ms, worker_id, task_id, created_at) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for p in chunk {
+            let fingerprint = p.examined.fingerprint.unwrap_or_default();
+            let cert_id = ids.get(&fingerprint).copied().ok_or_else(|| {
+                Error::Internal(format!("certificate of index {} not stored", p.index))
+            })?;
+            q = q
+                .bind(log_id)
+                .bind(p.index)
+                .bind(cert_id)
+                .bind(p.examined.leaf_hash.unwrap_or_default().to_vec())
+                .bind(p.examined.timestamp.unwrap_or(0).min(i64::MAX as u64))
+                .bind(worker_id)
+                .bind(task_id)
+                .bind(now);
+        }
+        let inserted = q.execute(&mut *tx).await?.rows_affected();
+        // The rest was stored by a concurrent upload meanwhile; the check
+        // above catches conflicts next time.
+        out.new += inserted;
+        out.duplicate += chunk.len() as u64 - inserted.min(chunk.len() as u64);
     }
     tx.commit().await?;
     Ok(out)
@@ -422,56 +441,118 @@ fn json_list(items: &[String], max: usize) -> String {
     }
 }
 
-async fn upsert_certificate(conn: &mut MySqlConnection, p: &Parsed, now: i64) -> Result<u64> {
-    let e = &p.examined;
-    let c = e.cert.clone().unwrap_or_default();
-    let fingerprint = e.fingerprint.unwrap_or_default();
-    let text = |s: &Option<String>| s.as_deref().map(|s| db::clip(s, 60_000).to_owned());
-    let error = match (&e.error, &c.parse_error) {
-        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-        (a, b) => a.clone().or_else(|| b.clone()),
-    };
-    let id = sqlx::query(
-        "INSERT INTO certificates (fingerprint, entry_type, serial, subject_dn, subject_cn, subject_o, issuer_dn, \
-         issuer_cn, issuer_o, not_before, not_after, dns_names, ip_addresses, key_algorithm, key_bits, \
-         signature_algorithm, policies, validation, is_ca, parse_error, leaf_input, extra_data, first_seen) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
-    )
-    .bind(&fingerprint[..])
-    .bind(e.entry_type.map(|t| t.as_str()).unwrap_or("x509"))
-    .bind(db::clip(&c.serial, 1024))
-    .bind(db::clip(&c.subject.dn, 60_000))
-    .bind(text(&c.subject.cn))
-    .bind(text(&c.subject.o))
-    .bind(db::clip(&c.issuer.dn, 60_000))
-    .bind(text(&c.issuer.cn))
-    .bind(text(&c.issuer.o))
-    .bind(c.not_before)
-    .bind(c.not_after)
-    .bind(json_list(&c.dns_names, 16_000_000))
-    .bind(json_list(&c.ip_addresses, 60_000))
-    .bind(c.key_algorithm.as_deref().map(|s| db::clip(s, 128)))
-    .bind(c.key_bits)
-    .bind(c.signature_algorithm.as_deref().map(|s| db::clip(s, 128)))
-    .bind(json_list(&c.policies, 60_000))
-    .bind(c.validation.as_str())
-    .bind(c.is_ca)
-    .bind(error.as_deref().map(|s| db::clip(s, 60_000)))
-    .bind(&p.leaf_input)
-    .bind(&p.extra_data)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .last_insert_id();
-    let names: Vec<&String> = e.matched_names.iter().filter(|n| n.len() <= 700).collect();
-    if !names.is_empty() {
+/// Inserts the certificates of `entries` (existing ones are kept) and their
+/// matching names; returns the id of every fingerprint.
+async fn upsert_certificates(
+    conn: &mut MySqlConnection,
+    entries: &[&Parsed],
+    now: i64,
+) -> Result<HashMap<[u8; 32], u64>> {
+    let mut ids = HashMap::new();
+    if entries.is_empty() {
+        return Ok(ids);
+    }
+    // One row per fingerprint, in fingerprint order: concurrent batches take
+    // the unique key's locks in the same order.
+    let mut rows: Vec<&Parsed> = entries.to_vec();
+    rows.sort_by_key(|p| p.examined.fingerprint.unwrap_or_default());
+    rows.dedup_by_key(|p| p.examined.fingerprint.unwrap_or_default());
+    let mut chunks: Vec<&[&Parsed]> = Vec::new();
+    let (mut from, mut bytes) = (0, 0);
+    for (i, p) in rows.iter().enumerate() {
+        let size = p.leaf_input.len() + p.extra_data.len();
+        if i > from && (i - from >= ROWS_PER_INSERT || bytes + size > MAX_STATEMENT_BYTES) {
+            chunks.push(&rows[from..i]);
+            (from, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    chunks.push(&rows[from..]);
+    for chunk in chunks {
         let sql = format!(
-            "INSERT IGNORE INTO names (certificate_id, name, category, registered_domain) VALUES {}",
-            vec!["(?, ?, ?, ?)"; names.len()].join(", ")
+            "INSERT INTO certificates (fingerprint, entry_type, serial, subject_dn, subject_cn, subject_o, issuer_dn, \
+             issuer_cn, issuer_o, not_before, not_after, dns_names, ip_addresses, key_algorithm, key_bits, \
+             signature_algorithm, policies, validation, is_ca, parse_error, leaf_input, extra_data, first_seen) \
+             VALUES {} ON DUPLICATE KEY UPDATE id = id",
+            vec![format!("({})", db::placeholders(23)); chunk.len()].join(", ")
         );
         let mut q = sqlx::query(&sql);
-        for n in names {
+        for p in chunk {
+            let e = &p.examined;
+            let c = e.cert.clone().unwrap_or_default();
+            let text = |s: &Option<String>| s.as_deref().map(|s| db::clip(s, 60_000).to_owned());
+            let error = match (&e.error, &c.parse_error) {
+                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                (a, b) => a.clone().or_else(|| b.clone()),
+            };
+            q = q
+                .bind(e.fingerprint.unwrap_or_default().to_vec())
+                .bind(e.entry_type.map(|t| t.as_str()).unwrap_or("x509"))
+                .bind(db::clip(&c.serial, 1024).to_owned())
+                .bind(db::clip(&c.subject.dn, 60_000).to_owned())
+                .bind(text(&c.subject.cn))
+                .bind(text(&c.subject.o))
+                .bind(db::clip(&c.issuer.dn, 60_000).to_owned())
+                .bind(text(&c.issuer.cn))
+                .bind(text(&c.issuer.o))
+                .bind(c.not_before)
+                .bind(c.not_after)
+                .bind(json_list(&c.dns_names, 16_000_000))
+                .bind(json_list(&c.ip_addresses, 60_000))
+                .bind(
+                    c.key_algorithm
+                        .as_deref()
+                        .map(|s| db::clip(s, 128).to_owned()),
+                )
+                .bind(c.key_bits)
+                .bind(
+                    c.signature_algorithm
+                        .as_deref()
+                        .map(|s| db::clip(s, 128).to_owned()),
+                )
+                .bind(json_list(&c.policies, 60_000))
+                .bind(c.validation.as_str())
+                .bind(c.is_ca)
+                .bind(error.as_deref().map(|s| db::clip(s, 60_000).to_owned()))
+                .bind(p.leaf_input.clone())
+                .bind(p.extra_data.clone())
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+        let sql = format!(
+            "SELECT fingerprint, id FROM certificates WHERE fingerprint IN ({})",
+            db::placeholders(chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (Vec<u8>, u64)>(&sql);
+        for p in chunk {
+            q = q.bind(p.examined.fingerprint.unwrap_or_default().to_vec());
+        }
+        for (fp, id) in q.fetch_all(&mut *conn).await? {
+            if let Ok(fp) = <[u8; 32]>::try_from(fp.as_slice()) {
+                ids.insert(fp, id);
+            }
+        }
+    }
+    let mut names: Vec<(u64, &String)> = Vec::new();
+    for p in &rows {
+        let Some(&id) = ids.get(&p.examined.fingerprint.unwrap_or_default()) else {
+            continue;
+        };
+        names.extend(
+            p.examined
+                .matched_names
+                .iter()
+                .filter(|n| n.len() <= 700)
+                .map(|n| (id, n)),
+        );
+    }
+    for chunk in names.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT IGNORE INTO names (certificate_id, name, category, registered_domain) VALUES {}",
+            vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, n) in chunk {
             q = q
                 .bind(id)
                 .bind(n)
@@ -480,5 +561,5 @@ async fn upsert_certificate(conn: &mut MySqlConnection, p: &Parsed, now: i64) ->
         }
         q.execute(&mut *conn).await?;
     }
-    Ok(id)
+    Ok(ids)
 }

@@ -37,6 +37,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
     pub http: reqwest::Client,
+    /// Uploads examined and stored at once: half the pool, so that
+    /// heartbeats, claims and completions always find a connection soon even
+    /// when uploads saturate the database.
+    pub ingest_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -47,7 +51,9 @@ impl AppState {
             .user_agent(concat!("ct-manager/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+        let slots = (pool.options().get_max_connections() / 2).max(1) as usize;
         Ok(AppState {
+            ingest_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             pool,
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),

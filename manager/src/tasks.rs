@@ -56,6 +56,17 @@ fn lease_ms(state: &AppState) -> i64 {
 /// Returns expired leases (all leases when `force`) to the pool; the number returned.
 pub async fn reap(state: &AppState, force: bool) -> Result<u64> {
     let bound = if force { i64::MAX } else { db::now_ms() };
+    // A plain read first: idle workers' claims call this often, and the
+    // UPDATE's range locks on `tasks_lease` would contend with every lease.
+    let any: Option<(u64,)> = sqlx::query_as(
+        "SELECT id FROM tasks WHERE state = 'leased' AND lease_expires_at < ? LIMIT 1",
+    )
+    .bind(bound)
+    .fetch_optional(&state.pool)
+    .await?;
+    if any.is_none() {
+        return Ok(0);
+    }
     let done = sqlx::query(&format!(
         "UPDATE tasks SET last_error = 'lease expired', {FOLD} \
          WHERE state = 'leased' AND lease_expires_at < ?"
@@ -158,7 +169,14 @@ pub async fn claim(state: &AppState, worker_id: u64, max: u32) -> Result<Vec<Tas
 
 async fn claim_once(state: &AppState, worker_id: u64, max: u32) -> Result<Vec<LeaseRow>> {
     let now = db::now_ms();
-    let mut tx = state.pool.begin().await?;
+    // READ COMMITTED: the locking scan below then takes no gap locks on
+    // `tasks_claim`, which under REPEATABLE READ deadlock with the UPDATE
+    // that moves the claimed rows in that index (many concurrent claims).
+    let mut conn = state.pool.acquire().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .execute(&mut *conn)
+        .await?;
+    let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
     let ids: Vec<(u64,)> = sqlx::query_as(
         "SELECT id FROM tasks WHERE state = 'pending' AND enabled = 1 \
          AND (exclude_worker IS NULL OR exclude_worker <> ?) \

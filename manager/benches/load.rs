@@ -1,0 +1,884 @@
+//! Load generator of `scripts/bench-manager` (a `harness = false` bench; run
+//! it through the script, which starts MariaDB's throw-away database,
+//! ctlog-sim and a release `ct-manager serve`).
+//!
+//! 1. Finds the log (`--log-url`) in the manager and polls it, so its signed
+//!    tree head is verified and tasks are planned.
+//! 2. Pre-fetches every entry from the simulator once and precomputes, per
+//!    planned task range, the matching entries with their audit paths and the
+//!    range's subtree hash; the upload bodies are serialized ahead so the
+//!    generator spends little CPU while measuring.
+//! 3. Baseline: `GET /healthz` (one `SELECT 1` on the manager's pool) at the
+//!    same concurrency for a few seconds.
+//! 4. `--workers` simulated workers: register, then claim -> heartbeat with
+//!    progress half-way -> upload matches in batches -> complete, until no
+//!    task is left (hidden-entry check tasks included) or `--duration`.
+//!    `--fetch-rate` paces a worker like fetching from a log would (entries
+//!    per second per worker; 0 = flat out).
+//! 5. Prints the figures and checks them against `/v1/stats` and the database.
+//!
+//! Flags: `--manager URL --admin-token T --log-url URL --database-url URL
+//! [--workers 1000] [--fetch-rate 20] [--batch 64] [--duration 300]
+//! [--baseline-secs 5] [--ramp 10]` (worker starts spread over
+//! `--ramp` seconds, as real workers never start in the same instant).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use ct_core::entry::{Depth, Examiner};
+use ct_core::merkle::{Hash, MerkleTree, leaf_hash};
+use ct_core::protocol::{
+    ClaimResponse, CompleteRequest, HeartbeatRequest, RegisterRequest, RegisterResponse, TaskAck,
+    TaskProgress, UploadEntry, UploadRequest, UploadResponse,
+};
+use hdrhistogram::Histogram;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+struct Args {
+    manager: String,
+    admin_token: String,
+    log_url: String,
+    database_url: String,
+    workers: usize,
+    fetch_rate: f64,
+    batch: usize,
+    duration: Duration,
+    baseline_secs: u64,
+    /// Worker starts are spread over this time.
+    ramp: Duration,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut m: HashMap<String, String> = HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        // `cargo bench` passes `--bench`; ignore flags without a value we do not know.
+        if a == "--bench" {
+            continue;
+        }
+        let Some(key) = a.strip_prefix("--") else {
+            bail!("unexpected argument {a:?}");
+        };
+        let (k, v) = match key.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (
+                key.to_owned(),
+                it.next()
+                    .with_context(|| format!("--{key} needs a value"))?,
+            ),
+        };
+        m.insert(k, v);
+    }
+    let get = |k: &str| m.get(k).cloned();
+    let need = |k: &str| get(k).with_context(|| format!("--{k} is required"));
+    let num = |k: &str, d: f64| -> Result<f64> {
+        get(k).map_or(Ok(d), |v| {
+            v.parse()
+                .with_context(|| format!("--{k} {v:?} is not a number"))
+        })
+    };
+    let mut manager = need("manager")?;
+    if manager.ends_with('/') {
+        manager.pop();
+    }
+    Ok(Args {
+        manager,
+        admin_token: need("admin-token")?,
+        log_url: need("log-url")?,
+        database_url: need("database-url")?,
+        workers: num("workers", 1000.0)? as usize,
+        fetch_rate: num("fetch-rate", 20.0)?,
+        batch: (num("batch", 64.0)? as usize).max(1),
+        duration: Duration::from_secs_f64(num("duration", 300.0)?),
+        baseline_secs: num("baseline-secs", 5.0)? as u64,
+        ramp: Duration::from_secs_f64(num("ramp", 10.0)?.max(0.0)),
+    })
+}
+
+/// One planned range with everything a worker sends for it.
+struct Work {
+    start: u64,
+    end: u64,
+    /// Serialized upload bodies and the number of entries in each.
+    uploads: Vec<(bytes::Bytes, u64)>,
+    matches: u64,
+    /// Matches in `[start, start + (end - start) / 2)`.
+    half_matches: u64,
+    subtree_hash: String,
+}
+
+/// A fetched entry: its leaf hash, and its base64 text when it matches.
+struct Fetched {
+    hash: Hash,
+    matched: Option<(String, String)>,
+}
+
+async fn fetch_entries(http: &reqwest::Client, log_url: &str, size: u64) -> Result<Vec<Fetched>> {
+    let chunk = 1024u64;
+    let mut set = tokio::task::JoinSet::new();
+    let mut parts: Vec<(u64, Vec<Fetched>)> = Vec::new();
+    let mut next = 0;
+    while next < size || !set.is_empty() {
+        while next < size && set.len() < 4 {
+            let (s, e) = (next, (next + chunk).min(size));
+            next = e;
+            let http = http.clone();
+            let url = log_url.to_owned();
+            set.spawn(async move {
+                let mut out = Vec::with_capacity((e - s) as usize);
+                let examiner = Examiner::default();
+                let mut i = s;
+                while i < e {
+                    let v: Value = http
+                        .get(format!("{url}ct/v1/get-entries?start={i}&end={}", e - 1))
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    let list = v["entries"]
+                        .as_array()
+                        .filter(|l| !l.is_empty())
+                        .ok_or_else(|| anyhow!("get-entries at {i}: no entries"))?;
+                    for e in list {
+                        let leaf_b64 = e["leaf_input"].as_str().unwrap_or_default();
+                        let extra_b64 = e["extra_data"].as_str().unwrap_or_default();
+                        let leaf = ct_core::b64::decode(leaf_b64, "leaf_input")?;
+                        let extra = ct_core::b64::decode(extra_b64, "extra_data")?;
+                        let matched = examiner
+                            .examine(&leaf, &extra, Depth::MatchOnly)
+                            .matched()
+                            .then(|| (leaf_b64.to_owned(), extra_b64.to_owned()));
+                        out.push(Fetched {
+                            hash: leaf_hash(&leaf),
+                            matched,
+                        });
+                        i += 1;
+                    }
+                }
+                anyhow::Ok((s, out))
+            });
+        }
+        if let Some(r) = set.join_next().await {
+            parts.push(r??);
+        }
+    }
+    parts.sort_by_key(|p| p.0);
+    Ok(parts.into_iter().flat_map(|p| p.1).collect())
+}
+
+fn prepare(entries: &[Fetched], ranges: &[(u64, u64)], batch: usize) -> Result<Vec<Work>> {
+    let mut out = Vec::with_capacity(ranges.len());
+    for &(start, end) in ranges {
+        let slice = entries
+            .get(start as usize..end as usize)
+            .ok_or_else(|| anyhow!("range [{start}, {end}) beyond the fetched entries"))?;
+        let span = end - start;
+        let tree = MerkleTree::from_leaf_hashes(slice.iter().map(|f| f.hash));
+        let subtree_hash = hex::encode(tree.root(span)?);
+        let mut ups = Vec::new();
+        let (mut matches, mut half_matches) = (0, 0);
+        for (k, f) in slice.iter().enumerate() {
+            let Some((leaf, extra)) = &f.matched else {
+                continue;
+            };
+            matches += 1;
+            if (k as u64) < span / 2 {
+                half_matches += 1;
+            }
+            ups.push(UploadEntry {
+                index: start + k as u64,
+                leaf_input: leaf.clone(),
+                extra_data: extra.clone(),
+                audit_path: tree
+                    .inclusion_proof(k as u64, span)?
+                    .iter()
+                    .map(hex::encode)
+                    .collect(),
+            });
+        }
+        let uploads = ups
+            .chunks(batch)
+            .map(|c| {
+                let body = serde_json::to_vec(&UploadRequest {
+                    entries: c.to_vec(),
+                    subtree_hash: Some(subtree_hash.clone()),
+                })?;
+                Ok((bytes::Bytes::from(body), c.len() as u64))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push(Work {
+            start,
+            end,
+            uploads,
+            matches,
+            half_matches,
+            subtree_hash,
+        });
+    }
+    Ok(out)
+}
+
+fn hist() -> Histogram<u64> {
+    // Microseconds, 1 us .. 10 min, 3 significant digits.
+    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
+}
+
+/// Latencies and counts of one simulated worker (merged at the end).
+struct Tally {
+    claim: Histogram<u64>,
+    heartbeat: Histogram<u64>,
+    upload: Histogram<u64>,
+    complete: Histogram<u64>,
+    claims: u64,
+    claims_empty: u64,
+    tasks: u64,
+    checks: u64,
+    verified: u64,
+    uploads: u64,
+    uploaded_entries: u64,
+    new: u64,
+    duplicate: u64,
+    rejected: u64,
+    errors: HashMap<String, u64>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Tally {
+            claim: hist(),
+            heartbeat: hist(),
+            upload: hist(),
+            complete: hist(),
+            claims: 0,
+            claims_empty: 0,
+            tasks: 0,
+            checks: 0,
+            verified: 0,
+            uploads: 0,
+            uploaded_entries: 0,
+            new: 0,
+            duplicate: 0,
+            rejected: 0,
+            errors: HashMap::new(),
+        }
+    }
+
+    fn merge(&mut self, o: &Tally) {
+        let _ = self.claim.add(&o.claim);
+        let _ = self.heartbeat.add(&o.heartbeat);
+        let _ = self.upload.add(&o.upload);
+        let _ = self.complete.add(&o.complete);
+        self.claims += o.claims;
+        self.claims_empty += o.claims_empty;
+        self.tasks += o.tasks;
+        self.checks += o.checks;
+        self.verified += o.verified;
+        self.uploads += o.uploads;
+        self.uploaded_entries += o.uploaded_entries;
+        self.new += o.new;
+        self.duplicate += o.duplicate;
+        self.rejected += o.rejected;
+        for (k, v) in &o.errors {
+            *self.errors.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    fn error(&mut self, what: &str, e: &anyhow::Error) {
+        let key = format!("{what}: {}", first_line(&e.to_string()));
+        let n = self.errors.entry(key.clone()).or_default();
+        if *n == 0 {
+            eprintln!("load: {key}");
+        }
+        *n += 1;
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+struct Shared {
+    args: Args,
+    http: reqwest::Client,
+    work: HashMap<u64, Work>,
+    t0: Instant,
+    deadline: Instant,
+    /// Workers holding a lease now.
+    active: AtomicUsize,
+    /// Micros since t0 of the first upload sent and of the end of the last upload that stored something.
+    first_upload_us: AtomicU64,
+    last_new_us: AtomicU64,
+    /// Micros since t0 at which the last task was claimed (end of the claim phase).
+    last_claim_us: AtomicU64,
+}
+
+impl Shared {
+    fn since(&self) -> u64 {
+        self.t0.elapsed().as_micros() as u64
+    }
+}
+
+/// POSTs JSON (or prepared bytes) with a bearer token; the status must be 2xx.
+async fn post<T: serde::de::DeserializeOwned>(
+    sh: &Shared,
+    path: &str,
+    token: &str,
+    body: reqwest::Body,
+) -> Result<T> {
+    let r = sh
+        .http
+        .post(format!("{}{path}", sh.args.manager))
+        .bearer_auth(token)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let status = r.status();
+    if !status.is_success() {
+        let text = r.text().await.unwrap_or_default();
+        bail!("{status} {}", first_line(&text));
+    }
+    Ok(r.json().await?)
+}
+
+fn json_body<T: serde::Serialize>(v: &T) -> Result<reqwest::Body> {
+    Ok(reqwest::Body::from(serde_json::to_vec(v)?))
+}
+
+fn us(t: Instant) -> u64 {
+    t.elapsed().as_micros().max(1) as u64
+}
+
+async fn pace(sh: &Shared, entries: u64) {
+    if sh.args.fetch_rate > 0.0 && entries > 0 {
+        tokio::time::sleep(Duration::from_secs_f64(entries as f64 / sh.args.fetch_rate)).await;
+    }
+}
+
+async fn worker(sh: Arc<Shared>, n: usize, token: String) -> Tally {
+    let mut t = Tally::new();
+    // Real workers do not start in the same millisecond: spread the starts
+    // over the ramp so that their heartbeats do not arrive in one burst.
+    let ramp = sh
+        .args
+        .ramp
+        .mul_f64(n as f64 / sh.args.workers.max(1) as f64);
+    tokio::time::sleep(ramp).await;
+    let mut idle = 0u32;
+    while Instant::now() < sh.deadline {
+        let started = Instant::now();
+        let claimed: Result<ClaimResponse> = post(
+            &sh,
+            "/v1/tasks/claim",
+            &token,
+            reqwest::Body::from(r#"{"max_tasks":1}"#),
+        )
+        .await;
+        let _ = t.claim.record(us(started));
+        t.claims += 1;
+        let lease = match claimed {
+            Ok(c) => c.tasks.into_iter().next(),
+            Err(e) => {
+                t.error("claim", &e);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let Some(lease) = lease else {
+            t.claims_empty += 1;
+            // Done when nobody holds a lease (a completion may still add a check task).
+            if sh.active.load(Relaxed) == 0 {
+                idle += 1;
+                if idle >= 3 {
+                    break;
+                }
+            }
+            // Idle workers poll again after 1 to 2 s.
+            let jitter = (n % 1000) as u64;
+            tokio::time::sleep(Duration::from_millis(1000 + jitter)).await;
+            continue;
+        };
+        idle = 0;
+        sh.active.fetch_add(1, Relaxed);
+        sh.last_claim_us.fetch_max(sh.since(), Relaxed);
+        if let Err(e) = work_task(&sh, &mut t, &token, &lease).await {
+            t.error("task", &e);
+        }
+        sh.active.fetch_sub(1, Relaxed);
+    }
+    t
+}
+
+async fn work_task(
+    sh: &Shared,
+    t: &mut Tally,
+    token: &str,
+    lease: &ct_core::protocol::TaskLease,
+) -> Result<()> {
+    let w = sh
+        .work
+        .get(&lease.start)
+        .filter(|w| w.end == lease.end)
+        .ok_or_else(|| anyhow!("no prepared range [{}, {})", lease.start, lease.end))?;
+    t.tasks += 1;
+    if lease.check_of.is_some() {
+        t.checks += 1;
+    }
+    let from = lease.next_index;
+    let total = w.end - from;
+    let half = total / 2;
+    pace(sh, half).await;
+    let progress = HeartbeatRequest {
+        tasks: vec![TaskProgress {
+            task_id: lease.task_id,
+            next_index: from + half,
+            entries: half,
+            matches: if from == w.start { w.half_matches } else { 0 },
+            errors: 0,
+            rate_limited: 0,
+        }],
+    };
+    let started = Instant::now();
+    let hb: Result<Value> = post(sh, "/v1/heartbeat", token, json_body(&progress)?).await;
+    let _ = t.heartbeat.record(us(started));
+    if let Err(e) = hb {
+        t.error("heartbeat", &e);
+    }
+    pace(sh, total - half).await;
+    for (body, n) in &w.uploads {
+        let _ = sh.first_upload_us.fetch_min(sh.since(), Relaxed);
+        let started = Instant::now();
+        let r: Result<UploadResponse> = post(
+            sh,
+            &format!("/v1/tasks/{}/entries", lease.task_id),
+            token,
+            reqwest::Body::from(body.clone()),
+        )
+        .await;
+        let _ = t.upload.record(us(started));
+        t.uploads += 1;
+        t.uploaded_entries += n;
+        match r {
+            Ok(r) => {
+                t.new += r.new;
+                t.duplicate += r.duplicate;
+                t.rejected += r.rejected;
+                if r.new > 0 {
+                    sh.last_new_us.fetch_max(sh.since(), Relaxed);
+                }
+                if let Some(x) = r.rejections.first() {
+                    t.error("upload rejection", &anyhow!("{} {}", x.code, x.reason));
+                }
+            }
+            Err(e) => t.error("upload", &e),
+        }
+    }
+    let done = CompleteRequest {
+        next_index: w.end,
+        entries: total,
+        matches: if from == w.start { w.matches } else { 0 },
+        errors: 0,
+        rate_limited: 0,
+        subtree_hash: Some(w.subtree_hash.clone()),
+        first_leaf_hash: None,
+    };
+    let started = Instant::now();
+    let r: Result<TaskAck> = post(
+        sh,
+        &format!("/v1/tasks/{}/complete", lease.task_id),
+        token,
+        json_body(&done)?,
+    )
+    .await;
+    let _ = t.complete.record(us(started));
+    match r {
+        Ok(a) if a.proof.as_deref() == Some("verified") => t.verified += 1,
+        Ok(a) => t.error("complete", &anyhow!("proof {:?}", a.proof)),
+        Err(e) => t.error("complete", &e),
+    }
+    Ok(())
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+fn load_avg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join("/"))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// `GET /healthz` at the same concurrency: the request rate the HTTP stack
+/// and one pooled `SELECT 1` allow on this machine now.
+async fn baseline(
+    http: &reqwest::Client,
+    url: &str,
+    conc: usize,
+    secs: u64,
+) -> (f64, Histogram<u64>) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    let t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..conc {
+        let http = http.clone();
+        let url = format!("{url}/healthz");
+        set.spawn(async move {
+            let mut h = hist();
+            let mut n = 0u64;
+            while Instant::now() < end {
+                let s = Instant::now();
+                if let Ok(r) = http.get(&url).send().await
+                    && r.status().is_success()
+                    && r.bytes().await.is_ok()
+                {
+                    n += 1;
+                    let _ = h.record(us(s));
+                }
+            }
+            (n, h)
+        });
+    }
+    let mut h = hist();
+    let mut n = 0;
+    while let Some(Ok((k, hh))) = set.join_next().await {
+        n += k;
+        let _ = h.add(&hh);
+    }
+    (n as f64 / t0.elapsed().as_secs_f64(), h)
+}
+
+/// Copies up to 32,768 stored certificates (and their names and sightings)
+/// into scratch tables, `per_tx` certificates per transaction on one
+/// connection; certificates per second.
+async fn db_baseline(pool: &sqlx::MySqlPool, per_tx: u64) -> Result<(f64, u64)> {
+    let mut conn = pool.acquire().await?;
+    for t in ["certificates", "names", "sightings"] {
+        sqlx::query(&format!("DROP TABLE IF EXISTS bl_{t}"))
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(&format!("CREATE TABLE bl_{t} LIKE {t}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    let (lo, hi): (Option<u64>, Option<u64>) =
+        sqlx::query_as("SELECT MIN(id), MAX(id) FROM certificates")
+            .fetch_one(&mut *conn)
+            .await?;
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Ok((f64::NAN, 0));
+    };
+    let hi = hi.min(lo + 32_767);
+    let started = Instant::now();
+    let mut a = lo;
+    while a <= hi {
+        let b = (a + per_tx).min(hi + 1);
+        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        for sql in [
+            "INSERT INTO bl_certificates SELECT * FROM certificates WHERE id >= ? AND id < ?",
+            "INSERT INTO bl_names SELECT * FROM names WHERE certificate_id >= ? AND certificate_id < ?",
+            "INSERT INTO bl_sightings SELECT * FROM sightings WHERE certificate_id >= ? AND certificate_id < ?",
+        ] {
+            sqlx::query(sql).bind(a).bind(b).execute(&mut *conn).await?;
+        }
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
+        a = b;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bl_certificates")
+        .fetch_one(&mut *conn)
+        .await?;
+    for t in ["certificates", "names", "sightings"] {
+        sqlx::query(&format!("DROP TABLE bl_{t}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok((n as f64 / secs, n as u64))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = parse_args()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.workers + 16)
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let admin = |r: reqwest::RequestBuilder| r.bearer_auth(&args.admin_token);
+
+    // The log, polled (verified head) and planned.
+    let logs: Value = admin(http.get(format!("{}/v1/admin/logs", args.manager)))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let log_id = logs
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["url"] == args.log_url.as_str()))
+        .and_then(|l| l["id"].as_u64())
+        .with_context(|| format!("log {} is not in the manager", args.log_url))?;
+    let poll: Value = admin(http.post(format!("{}/v1/admin/logs/{log_id}/poll", args.manager)))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    eprintln!("load: poll {poll}");
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(2)
+        .connect(&args.database_url)
+        .await?;
+    let ranges: Vec<(u64, u64)> = sqlx::query_as(
+        "SELECT start_index, end_index FROM tasks WHERE log_id = ? AND check_of = 0 ORDER BY start_index",
+    )
+    .bind(log_id)
+    .fetch_all(&pool)
+    .await?;
+    let size = ranges
+        .last()
+        .map(|r| r.1)
+        .context("no tasks were planned")?;
+    eprintln!(
+        "load: log {log_id}: {} tasks over {size} entries; fetching them from the simulator",
+        ranges.len()
+    );
+    let prep = Instant::now();
+    let entries = fetch_entries(&http, &args.log_url, size).await?;
+    let batch = args.batch;
+    let rs = ranges.clone();
+    let work = tokio::task::spawn_blocking(move || prepare(&entries, &rs, batch)).await??;
+    let matches: u64 = work.iter().map(|w| w.matches).sum();
+    eprintln!(
+        "load: prepared {} ranges, {matches} matching entries in {:.1} s",
+        work.len(),
+        prep.elapsed().as_secs_f64()
+    );
+
+    // Baseline at the same concurrency.
+    let la_base = load_avg();
+    let (healthz_rps, healthz) =
+        baseline(&http, &args.manager, args.workers, args.baseline_secs).await;
+
+    // Register every worker first (not part of the cycle's figures).
+    let reg_t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..args.workers {
+        let http = http.clone();
+        let url = format!("{}/v1/workers/register", args.manager);
+        set.spawn(async move {
+            let r: RegisterResponse = http
+                .post(url)
+                .json(&RegisterRequest {
+                    name: Some(format!("bench-{i}")),
+                    version: Some("bench".into()),
+                })
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            anyhow::Ok((i, r.token))
+        });
+    }
+    let mut tokens = vec![String::new(); args.workers];
+    while let Some(r) = set.join_next().await {
+        let (i, tok) = r??;
+        tokens[i] = tok;
+    }
+    let register_s = reg_t0.elapsed().as_secs_f64();
+
+    let la_start = load_avg();
+    let t0 = Instant::now();
+    let sh = Arc::new(Shared {
+        http: http.clone(),
+        work: work.into_iter().map(|w| (w.start, w)).collect(),
+        t0,
+        deadline: t0 + args.duration,
+        active: AtomicUsize::new(0),
+        first_upload_us: AtomicU64::new(u64::MAX),
+        last_new_us: AtomicU64::new(0),
+        last_claim_us: AtomicU64::new(0),
+        args: args.clone(),
+    });
+    let mut set = tokio::task::JoinSet::new();
+    for (i, tok) in tokens.into_iter().enumerate() {
+        set.spawn(worker(sh.clone(), i, tok));
+    }
+    // Load average while the run is going (sampled every 5 s).
+    let la_samples = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+    let sampler = {
+        let s = la_samples.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                if let Some(v) = std::fs::read_to_string("/proc/loadavg")
+                    .ok()
+                    .and_then(|l| l.split_whitespace().next().and_then(|x| x.parse().ok()))
+                    && let Ok(mut g) = s.lock()
+                {
+                    g.push(v);
+                }
+            }
+        })
+    };
+    let mut total = Tally::new();
+    while let Some(r) = set.join_next().await {
+        total.merge(&r?);
+    }
+    sampler.abort();
+    let wall = t0.elapsed().as_secs_f64();
+    let la_end = load_avg();
+    let la_max = la_samples
+        .lock()
+        .map(|g| g.iter().copied().fold(0.0, f64::max))
+        .unwrap_or(0.0);
+
+    // Cross-check with the manager and the database.
+    let stats: Value = http
+        .get(format!("{}/v1/stats", args.manager))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let (db_certs, db_sightings, tasks_done, tasks_left, checks_done): (i64, i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM certificates), (SELECT COUNT(*) FROM sightings), \
+             (SELECT COUNT(*) FROM tasks WHERE state = 'done'), (SELECT COUNT(*) FROM tasks WHERE state <> 'done'), \
+             (SELECT COUNT(*) FROM tasks WHERE state = 'done' AND check_of <> 0)",
+        )
+        .fetch_one(&pool)
+        .await?;
+    let metrics = http
+        .get(format!("{}/metrics", args.manager))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let metric = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or("?")
+            .to_owned()
+    };
+
+    // Baseline 2: the same stored rows written again by one connection, 64
+    // certificates (with their names and sightings) per transaction, the
+    // database's own INSERT ... SELECT (no HTTP, no decoding, no transfer).
+    let (db_rows_per_s, db_rows) = db_baseline(&pool, args.batch as u64).await?;
+
+    let first = sh.first_upload_us.load(Relaxed);
+    let last = sh.last_new_us.load(Relaxed);
+    let upload_phase = if last > first {
+        (last - first) as f64 / 1e6
+    } else {
+        f64::NAN
+    };
+    let claim_phase = sh.last_claim_us.load(Relaxed) as f64 / 1e6;
+    let stored_per_s = total.new as f64 / upload_phase;
+    let claims_ok = total.claims - total.claims_empty;
+
+    println!("== bench-manager (scripts/bench-manager) ==");
+    println!(
+        "workers={} ramp_s={} fetch_rate={}/s/worker batch={} tasks_planned={} matching_entries={matches}",
+        args.workers,
+        args.ramp.as_secs_f64(),
+        args.fetch_rate,
+        args.batch,
+        ranges.len()
+    );
+    println!(
+        "run: wall_s={wall:.1} register_s={register_s:.1} tasks_worked={} (checks {}) verified={} claims={} (empty {}) uploads={} uploaded_entries={}",
+        total.tasks,
+        total.checks,
+        total.verified,
+        total.claims,
+        total.claims_empty,
+        total.uploads,
+        total.uploaded_entries
+    );
+    println!(
+        "claims/s={:.1} (tasks leased over the claim phase {claim_phase:.1} s; all claim calls {:.1}/s) claim_p50_ms={:.1} claim_p99_ms={:.1}",
+        claims_ok as f64 / claim_phase,
+        total.claims as f64 / wall,
+        ms(&total.claim, 0.5),
+        ms(&total.claim, 0.99)
+    );
+    println!(
+        "heartbeat_p50_ms={:.1} heartbeat_p99_ms={:.1} heartbeat_max_ms={:.1} heartbeats={}",
+        ms(&total.heartbeat, 0.5),
+        ms(&total.heartbeat, 0.99),
+        total.heartbeat.max() as f64 / 1000.0,
+        total.heartbeat.len()
+    );
+    println!(
+        "upload_p50_ms={:.1} upload_p99_ms={:.1} complete_p50_ms={:.1} complete_p99_ms={:.1}",
+        ms(&total.upload, 0.5),
+        ms(&total.upload, 0.99),
+        ms(&total.complete, 0.5),
+        ms(&total.complete, 0.99)
+    );
+    println!(
+        "stored_certs_per_s={stored_per_s:.0} (new={} over the upload phase {upload_phase:.1} s) duplicates={} rejected={} uploaded_entries_per_s={:.0}",
+        total.new,
+        total.duplicate,
+        total.rejected,
+        total.uploaded_entries as f64 / wall
+    );
+    println!(
+        "proofs: log_proof_requests={} (one get-entry-and-proof per completed task; ranges_verified={})",
+        metric("ctjp_proof_requests_total"),
+        metric("ctjp_ranges_verified_total")
+    );
+    println!(
+        "baseline: healthz_rps={healthz_rps:.0} healthz_p50_ms={:.1} healthz_p99_ms={:.1} ({} concurrent, {} s, load {la_base}) -> heartbeat_p99/healthz_p99={:.2}",
+        ms(&healthz, 0.5),
+        ms(&healthz, 0.99),
+        args.workers,
+        args.baseline_secs,
+        ms(&total.heartbeat, 0.99) / ms(&healthz, 0.99).max(0.001)
+    );
+    println!(
+        "baseline: db_insert_certs_per_s={db_rows_per_s:.0} ({db_rows} stored certificates with names and sightings copied by one connection, {} per transaction) -> stored_certs_per_s/db_insert={:.2}",
+        args.batch,
+        stored_per_s / db_rows_per_s
+    );
+    println!(
+        "check: stats.certificates={} db.certificates={db_certs} db.sightings={db_sightings} tasks_done={tasks_done} (checks {checks_done}) tasks_not_done={tasks_left}",
+        stats["certificates"]
+    );
+    println!("load_avg: start={la_start} end={la_end} max_1min_during_run={la_max:.2}");
+    let mut errs: Vec<_> = total.errors.iter().collect();
+    errs.sort();
+    for (k, v) in errs {
+        println!("errors: {v} x {k}");
+    }
+    let hb99 = ms(&total.heartbeat, 0.99);
+    println!(
+        "targets: heartbeat_p99_ms<100: {} ; stored_certs_per_s>=5000: {}",
+        if hb99 < 100.0 { "MET" } else { "MISSED" },
+        if stored_per_s >= 5000.0 {
+            "MET"
+        } else {
+            "MISSED"
+        }
+    );
+    if db_certs as u64 != total.new {
+        println!(
+            "WARNING: the database holds {db_certs} certificates but uploads reported {} new",
+            total.new
+        );
+    }
+    Ok(())
+}
