@@ -18,6 +18,17 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlPool> {
         .await?)
 }
 
+/// Creates the database named in `url` when it does not exist yet (the
+/// server must let this user create it).
+pub async fn create_if_missing(url: &str) -> Result<bool> {
+    use sqlx::migrate::MigrateDatabase;
+    if sqlx::MySql::database_exists(url).await? {
+        return Ok(false);
+    }
+    sqlx::MySql::create_database(url).await?;
+    Ok(true)
+}
+
 /// Applies every pending migration.
 pub async fn migrate(pool: &MySqlPool) -> Result<()> {
     MIGRATOR.run(pool).await?;

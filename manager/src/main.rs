@@ -8,10 +8,18 @@ use clap::{Parser, Subcommand};
 use manager::{AppState, Config, db, export, logs};
 use tokio::net::TcpListener;
 
+/// The crate version and the git revision it was built from.
+const VERSION: &str = git_version::git_version!(
+    prefix = concat!(env!("CARGO_PKG_VERSION"), " ("),
+    suffix = ")",
+    args = ["--always", "--dirty=-modified"],
+    fallback = concat!(env!("CARGO_PKG_VERSION"), " (unknown revision)")
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ct-manager",
-    version,
+    version = VERSION,
     about = "ctjp manager: plans, leases, scales and ingests CT log ranges"
 )]
 struct Cli {
@@ -104,6 +112,32 @@ async fn main() {
     }
 }
 
+/// SIGINT or SIGTERM (what Docker, Kubernetes and systemd send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn create_database(url: &str) -> anyhow::Result<()> {
+    if db::create_if_missing(url)
+        .await
+        .context("creating the database")?
+    {
+        tracing::info!("created the database");
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let url = cli
         .database_url
@@ -123,6 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 check_first: args.check_first,
                 ..Config::default()
             };
+            create_database(&url).await?;
             let pool = db::connect(&url, args.db_connections)
                 .await
                 .context("connecting to the database")?;
@@ -133,13 +168,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(listen = %args.listen, config = ?config, "ct-manager serving");
             let state = AppState::new(pool, config)?;
             manager::serve(listener, state, async {
-                let _ = tokio::signal::ctrl_c().await;
+                shutdown_signal().await;
                 tracing::info!("shutting down");
             })
             .await
             .context("serving")?;
         }
         Command::Migrate => {
+            create_database(&url).await?;
             let pool = db::connect(&url, 2)
                 .await
                 .context("connecting to the database")?;
