@@ -69,15 +69,33 @@ impl Matcher {
     /// Conservative byte scan: `false` means no name in `der` can match, so a
     /// full parse can be skipped. It looks for `.` followed by a suffix
     /// (ASCII case-insensitively) in 8-bit, UTF-16BE and UTF-32BE encodings,
-    /// which covers every ASN.1 string type a name can be stored in.
+    /// which covers every ASN.1 string type a name can be stored in. In the
+    /// 8-bit case a matching name must also end there (see [`may_end_name`]),
+    /// which rules out URLs such as `http://crl.example.jp/` and look-alikes
+    /// such as `x.jpmchase.net` without a parse.
     pub fn may_match(&self, der: &[u8]) -> bool {
         memchr::memchr_iter(b'.', der).any(|dot| {
             self.needles.iter().any(|needle| {
-                followed_by(der, dot, needle, 1)
+                (followed_by(der, dot, needle, 1) && may_end_name(der, dot + 1 + needle.len()))
                     || (dot >= 1 && followed_by(der, dot, needle, 2))
                     || (dot >= 3 && followed_by(der, dot, needle, 4))
             })
         })
+    }
+}
+
+/// Whether an 8-bit name string may end just before `at`: the buffer ends,
+/// a trailing dot follows, or the next byte can start a DER element of a
+/// certificate. Letters, digits other than `0`/`1` (SEQUENCE and SET are
+/// 0x30 and 0x31), `-`, `_`, `/` and `:` cannot: they continue the string.
+fn may_end_name(der: &[u8], at: usize) -> bool {
+    match der.get(at) {
+        None | Some(b'.') => true,
+        Some(&b) => {
+            !(b.is_ascii_alphabetic()
+                || (b'2'..=b'9').contains(&b)
+                || matches!(b, b'-' | b'_' | b'/' | b':'))
+        }
     }
 }
 
@@ -343,6 +361,10 @@ mod tests {
     fn prefilter_encodings() {
         let m = Matcher::default();
         assert!(m.may_match(b"\x0c\x0awww.ex.JP"));
+        assert!(m.may_match(b"\x82\x06ex.jp.\x30"));
+        assert!(m.may_match(b"\x82\x05ex.jp\x82\x06ex.com"));
+        assert!(!m.may_match(b"http://crl.ex.jp/x.crl"));
+        assert!(!m.may_match(b"\x13\x0fsrv.jpmchase.net"));
         assert!(m.may_match(&[0x1e, 6, 0, b'.', 0, b'j', 0, b'p']));
         assert!(m.may_match(&[0, 0, 0, b'.', 0, 0, 0, b'J', 0, 0, 0, b'p']));
         assert!(!m.may_match(b"example.com jp"));
