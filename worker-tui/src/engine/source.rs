@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use ct_core::checkpoint::Checkpoint;
 use ct_core::merkle::Hash;
 use ct_core::rfc6962::GetSth;
@@ -86,7 +87,7 @@ impl Source {
         }
     }
 
-    async fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
+    async fn get(&self, path: &str) -> Result<Bytes, FetchError> {
         let url = format!("{}{path}", self.base);
         let resp = self
             .client
@@ -111,14 +112,11 @@ impl Source {
                 text.chars().take(200).collect(),
             ));
         }
-        resp.bytes()
-            .await
-            .map(|b| b.to_vec())
-            .map_err(|e| FetchError::from_reqwest(&e))
+        resp.bytes().await.map_err(|e| FetchError::from_reqwest(&e))
     }
 
     /// `get-entries` for `[start, end)` (the API's `end` is inclusive).
-    pub async fn get_entries(&self, start: u64, end: u64) -> Result<Vec<u8>, FetchError> {
+    pub async fn get_entries(&self, start: u64, end: u64) -> Result<Bytes, FetchError> {
         let last = end.saturating_sub(1);
         self.get(&format!("ct/v1/get-entries?start={start}&end={last}"))
             .await
@@ -126,7 +124,7 @@ impl Source {
 
     /// A data tile: the full one first, the partial one of `width` when the
     /// full tile does not exist (yet).
-    pub async fn data_tile(&self, n: u64, width: u64) -> Result<Vec<u8>, FetchError> {
+    pub async fn data_tile(&self, n: u64, width: u64) -> Result<Bytes, FetchError> {
         let full = TileId {
             kind: TileKind::Data,
             index: n,
@@ -156,7 +154,7 @@ impl Source {
                 hex::encode(fingerprint)
             )));
         }
-        let der = Arc::new(der);
+        let der = Arc::new(der.to_vec());
         self.issuers.lock().await.insert(*fingerprint, der.clone());
         Ok(der)
     }
@@ -172,7 +170,7 @@ impl Source {
             }
             LogKind::Static => {
                 let body = self.get("checkpoint").await?;
-                let text = String::from_utf8(body)
+                let text = String::from_utf8(body.to_vec())
                     .map_err(|_| FetchError::BadAnswer("checkpoint is not UTF-8".into()))?;
                 let cp = Checkpoint::parse(&text)
                     .map_err(|e| FetchError::BadAnswer(format!("checkpoint: {e}")))?;
