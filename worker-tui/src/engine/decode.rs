@@ -45,10 +45,27 @@ pub struct PendingMatch {
     pub entry_type: EntryType,
 }
 
-fn record(out: &mut Decoded, index: u64, e: &Examined) {
+/// Records one examined entry; a match also gets its raw bytes, which are
+/// only built for matches.
+fn record(out: &mut Decoded, index: u64, e: Examined, raw: impl FnOnce() -> (String, Extra)) {
     out.hashes.push(e.leaf_hash);
     if let Some(err) = &e.error {
         out.errors.push((index, err.clone()));
+    }
+    if e.matched()
+        && let (Some(h), Some(t), Some(et)) = (e.leaf_hash, e.timestamp, e.entry_type)
+    {
+        let (leaf_input, extra) = raw();
+        out.matches.push(PendingMatch {
+            index,
+            leaf_hash: h,
+            leaf_input,
+            extra,
+            names: e.matched_names,
+            fingerprint: e.fingerprint,
+            timestamp: t,
+            entry_type: et,
+        });
     }
 }
 
@@ -71,21 +88,12 @@ pub fn decode_entries(
     for (i, entry) in answer.entries.iter().take(max as usize).enumerate() {
         let index = start + i as u64;
         let e = examiner.examine_b64(&entry.leaf_input, &entry.extra_data, Depth::MatchOnly);
-        record(&mut out, index, &e);
-        if e.matched()
-            && let (Some(h), Some(t), Some(et)) = (e.leaf_hash, e.timestamp, e.entry_type)
-        {
-            out.matches.push(PendingMatch {
-                index,
-                leaf_hash: h,
-                leaf_input: entry.leaf_input.clone().into_owned(),
-                extra: Extra::Base64(entry.extra_data.clone().into_owned()),
-                names: e.matched_names,
-                fingerprint: e.fingerprint,
-                timestamp: t,
-                entry_type: et,
-            });
-        }
+        record(&mut out, index, e, || {
+            (
+                entry.leaf_input.clone().into_owned(),
+                Extra::Base64(entry.extra_data.clone().into_owned()),
+            )
+        });
     }
     Ok(out)
 }
@@ -118,24 +126,15 @@ pub fn decode_tile(
             break;
         }
         let e = examiner.examine_tile_leaf(leaf, Depth::MatchOnly);
-        record(&mut out, index, &e);
-        if e.matched()
-            && let (Some(h), Some(t), Some(et)) = (e.leaf_hash, e.timestamp, e.entry_type)
-        {
-            out.matches.push(PendingMatch {
-                index,
-                leaf_hash: h,
-                leaf_input: ct_core::b64::encode(&leaf.leaf_input()),
-                extra: Extra::Tile {
+        record(&mut out, index, e, || {
+            (
+                ct_core::b64::encode(&leaf.leaf_input()),
+                Extra::Tile {
                     pre_certificate: leaf.pre_certificate.map(<[u8]>::to_vec),
                     chain: leaf.chain.clone(),
                 },
-                names: e.matched_names,
-                fingerprint: e.fingerprint,
-                timestamp: t,
-                entry_type: et,
-            });
-        }
+            )
+        });
     }
     Ok(out)
 }
