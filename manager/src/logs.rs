@@ -80,48 +80,39 @@ pub async fn import(pool: &MySqlPool, list: &LogList) -> Result<ImportSummary> {
             }
             let state = log.state_name().unwrap_or("");
             let enabled = !matches!(state, "retired" | "rejected");
+            // Locked, so that concurrent imports count inserted and updated right.
             let existing: Option<(u64,)> =
                 sqlx::query_as("SELECT id FROM logs WHERE url = ? FOR UPDATE")
                     .bind(&url)
                     .fetch_optional(&mut *tx)
                     .await?;
-            if let Some((id,)) = existing {
-                sqlx::query(
-                    "UPDATE logs SET kind = ?, monitoring_url = ?, public_key = ?, log_id = ?, \
-                     description = ?, operator = ?, state = ?, mmd = ?, updated_at = ? WHERE id = ?",
-                )
-                .bind(kind.as_str())
-                .bind(&monitoring)
-                .bind(&key)
-                .bind(&log_id[..])
-                .bind(db::clip(&log.description, 512))
-                .bind(db::clip(&op.name, 255))
-                .bind(db::clip(state, 32))
-                .bind(log.mmd)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            // One statement for both cases; a re-import keeps the admin's
+            // enabled flag and the creation time.
+            sqlx::query(
+                "INSERT INTO logs (url, kind, monitoring_url, public_key, log_id, description, operator, \
+                 state, mmd, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE kind = VALUES(kind), monitoring_url = VALUES(monitoring_url), \
+                 public_key = VALUES(public_key), log_id = VALUES(log_id), description = VALUES(description), \
+                 operator = VALUES(operator), state = VALUES(state), mmd = VALUES(mmd), \
+                 updated_at = VALUES(updated_at)",
+            )
+            .bind(&url)
+            .bind(kind.as_str())
+            .bind(&monitoring)
+            .bind(&key)
+            .bind(&log_id[..])
+            .bind(db::clip(&log.description, 512))
+            .bind(db::clip(&op.name, 255))
+            .bind(db::clip(state, 32))
+            .bind(log.mmd)
+            .bind(enabled)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if existing.is_some() {
                 summary.updated += 1;
             } else {
-                sqlx::query(
-                    "INSERT INTO logs (url, kind, monitoring_url, public_key, log_id, description, operator, \
-                     state, mmd, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&url)
-                .bind(kind.as_str())
-                .bind(&monitoring)
-                .bind(&key)
-                .bind(&log_id[..])
-                .bind(db::clip(&log.description, 512))
-                .bind(db::clip(&op.name, 255))
-                .bind(db::clip(state, 32))
-                .bind(log.mmd)
-                .bind(enabled)
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
                 summary.inserted += 1;
             }
         }
