@@ -109,31 +109,11 @@ impl TestApp {
 
     /// POST JSON with an optional bearer token; returns (status, body).
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-        let mut req = self.client.post(self.url(path)).json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        send(self.client.post(self.url(path)).json(body), token).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut req = self.client.get(self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        send(self.client.get(self.url(path)), token).await
     }
 
     pub async fn register(&self, name: Option<&str>) -> (u64, String) {
@@ -263,4 +243,18 @@ pub fn entry_of(index: u64, der: &[u8]) -> Value {
     });
     let extra = encode_extra_data(None, &[]);
     json!({"index": index, "leaf_input": ct_core::b64::encode(&leaf), "extra_data": ct_core::b64::encode(&extra)})
+}
+
+/// Sends with an optional bearer token; returns (status, JSON body or the text).
+async fn send(mut req: reqwest::RequestBuilder, token: Option<&str>) -> (u16, Value) {
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
