@@ -12,10 +12,10 @@ use clap::Args;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use worker_tui::engine::adapt::Adaptive;
-use worker_tui::engine::range::{LogCtx, Progress, fetch_range};
-use worker_tui::engine::source::{LogKind, Source, http_client};
-use worker_tui::engine::stats::LogStats;
+use worker_engine::adapt::Adaptive;
+use worker_engine::range::{LogCtx, Progress, fetch_range};
+use worker_engine::source::{LogKind, Source, http_client};
+use worker_engine::stats::LogStats;
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use worker_tui::engine::stats::LogStats;
-use worker_tui::engine::view::EngineView;
+use worker_engine::stats::LogStats;
+use worker_engine::view::EngineView;
 
 /// Prints a summary every `every` until `cancel` fires.
 pub async fn summaries(view: Arc<EngineView>, every: Duration, cancel: CancellationToken) {

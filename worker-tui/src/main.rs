@@ -20,8 +20,6 @@ mod inspect;
 mod matching;
 mod tui;
 
-use worker_tui::engine;
-
 /// The ctjp worker: collects .jp certificates from Certificate Transparency
 /// logs for a ctjp manager.
 #[derive(Debug, Parser)]
@@ -195,7 +193,7 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         .with(ui_layer)
         .try_init()
         .context("setting up logging")?;
-    let config = engine::worker::WorkerConfig {
+    let config = worker_engine::worker::WorkerConfig {
         manager_url: manager,
         name: args.name,
         state_dir: args.state_dir,
@@ -208,7 +206,7 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         matcher: args.matching.matcher()?,
     };
     async_main(async move {
-        let view = engine::view::EngineView::new();
+        let view = worker_engine::view::EngineView::new();
         let cancel = CancellationToken::new();
         let signals = tokio::spawn(stop_on_signal(cancel.clone(), interactive));
         let result = if interactive {
@@ -220,7 +218,7 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
                     .map(|d| d.display().to_string())
                     .unwrap_or_default(),
             };
-            let engine = tokio::spawn(engine::worker::run(
+            let engine = tokio::spawn(worker_engine::worker::run(
                 config,
                 Arc::clone(&view),
                 cancel.clone(),
@@ -232,7 +230,8 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
                 Duration::from_secs(10),
                 cancel.clone(),
             ));
-            let result = engine::worker::run(config, Arc::clone(&view), cancel.clone()).await;
+            let result =
+                worker_engine::worker::run(config, Arc::clone(&view), cancel.clone()).await;
             cancel.cancel();
             let _ = summary.await;
             result
@@ -242,7 +241,7 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(
             entries,
             matches,
-            uploaded = engine::view::EngineView::get(&view.uploaded),
+            uploaded = worker_engine::view::EngineView::get(&view.uploaded),
             "stopped"
         );
         result

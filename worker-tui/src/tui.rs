@@ -33,7 +33,7 @@ use ratatui::DefaultTerminal;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use worker_tui::engine::view::EngineView;
+use worker_engine::view::EngineView;
 
 use app::{Action, App, Command, update};
 use logs::LogBuffer;

@@ -7,8 +7,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use worker_tui::engine::stats::{LogState, LogStats};
-use worker_tui::engine::view::{EngineView, ScalingEvent};
+use worker_engine::stats::{LogState, LogStats};
+use worker_engine::view::{EngineView, ScalingEvent};
 
 use super::logs::LogBuffer;
 

@@ -7,7 +7,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 
-use worker_tui::engine::stats::LogState;
+use worker_engine::stats::LogState;
 
 use super::app::{App, Screen};
 use super::{detail, feed, footer, header, popups, scaling, table, throughput};

@@ -11,8 +11,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use worker_tui::engine::stats::{LogState, LogStats};
-use worker_tui::engine::view::{EngineView, ScalingEvent};
+use worker_engine::stats::{LogState, LogStats};
+use worker_engine::view::{EngineView, ScalingEvent};
 
 use super::app::{Action, App, Command, Screen, update};
 use super::logs::LogBuffer;

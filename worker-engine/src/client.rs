@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use super::adapt::backoff;
+use crate::adapt::backoff;
 
 /// How a call to the manager failed.
 #[derive(Debug, thiserror::Error)]

@@ -17,10 +17,10 @@ use serde::Serialize;
 use tokio::sync::{Mutex, Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::adapt::Adaptive;
-use super::decode::{self, Decoded, Extra, PendingMatch};
-use super::source::{FetchError, LogKind, Source};
-use super::stats::{LogState, LogStats};
+use crate::adapt::Adaptive;
+use crate::decode::{self, Decoded, Extra, PendingMatch};
+use crate::source::{FetchError, LogKind, Source};
+use crate::stats::{LogState, LogStats};
 
 /// Consecutive failures after which a range is given up.
 const MAX_FAILURES: u32 = 12;

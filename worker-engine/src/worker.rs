@@ -19,12 +19,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::adapt::Adaptive;
-use super::client::{ClientError, ManagerClient};
-use super::range::{LogCtx, MatchedEntry, Progress, fetch_range};
-use super::source::{LogKind, Source, http_client};
-use super::spool::{Spool, SpoolBatch};
-use super::view::{EngineView, ScalingEvent};
+use crate::adapt::Adaptive;
+use crate::client::{ClientError, ManagerClient};
+use crate::range::{LogCtx, MatchedEntry, Progress, fetch_range};
+use crate::source::{LogKind, Source, http_client};
+use crate::spool::{Spool, SpoolBatch};
+use crate::view::{EngineView, ScalingEvent};
 
 /// How the worker runs.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ struct Outgoing {
 struct Running {
     lease: TaskLease,
     progress: Arc<Progress>,
-    stats: Arc<super::stats::LogStats>,
+    stats: Arc<crate::stats::LogStats>,
     errors: Arc<std::sync::atomic::AtomicU64>,
     rate_limited_at_start: u64,
     cancel: CancellationToken,
@@ -264,7 +264,7 @@ async fn claim_loop(
                 inner.view.set_manager_state(format!("unreachable: {e}"));
                 tracing::warn!(error = %e, "claim failed");
                 idle_failures = (idle_failures + 1).min(5);
-                sleep_or_cancel(super::adapt::backoff(idle_failures + 2), cancel).await;
+                sleep_or_cancel(crate::adapt::backoff(idle_failures + 2), cancel).await;
             }
         }
     }
@@ -335,7 +335,7 @@ async fn register_task(
         progress: Arc::new(Progress::new(lease.start)),
         stats: slot.ctx.stats.clone(),
         errors: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-        rate_limited_at_start: super::stats::LogStats::get(&slot.ctx.stats.rate_limited),
+        rate_limited_at_start: crate::stats::LogStats::get(&slot.ctx.stats.rate_limited),
         cancel: cancel.child_token(),
         superseded: std::sync::atomic::AtomicBool::new(false),
         lease,
@@ -563,7 +563,7 @@ async fn uploader(inner: Arc<Inner>, mut rx: mpsc::Receiver<Outgoing>, stop: Can
                 Err(e) => {
                     inner.view.set_manager_state(format!("unreachable: {e}"));
                     failures += 1;
-                    let delay = super::adapt::backoff(failures + 2).min(Duration::from_secs(15));
+                    let delay = crate::adapt::backoff(failures + 2).min(Duration::from_secs(15));
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = stop.cancelled() => return,
@@ -611,10 +611,10 @@ async fn send_heartbeat(inner: &Inner, cancel: &CancellationToken) {
                     task_id: r.lease.task_id,
                     next_index: next,
                     entries: next - r.lease.next_index,
-                    matches: super::stats::LogStats::get(&r.stats.matches)
+                    matches: crate::stats::LogStats::get(&r.stats.matches)
                         .min(next - r.lease.next_index),
                     errors: r.errors.load(Relaxed),
-                    rate_limited: super::stats::LogStats::get(&r.stats.rate_limited)
+                    rate_limited: crate::stats::LogStats::get(&r.stats.rate_limited)
                         .saturating_sub(r.rate_limited_at_start),
                 }
             })

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use super::stats::LogStats;
+use crate::stats::LogStats;
 
 /// One scaling decision of the manager, as it arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
