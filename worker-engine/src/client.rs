@@ -1,5 +1,8 @@
 //! The manager's HTTP API as the worker uses it: bearer token, JSON bodies
-//! from `ct_core::protocol`, and jittered backoff on 429 and 5xx.
+//! from `ct_core::protocol`, and jittered backoff on 429 and 5xx. Tests and
+//! load generators use it too, one attempt a call
+//! ([`ManagerClient::without_retries`]), and read the status and the JSON
+//! error code of a failure from [`ClientError`].
 
 use std::time::Duration;
 
@@ -23,11 +26,42 @@ pub enum ClientError {
         code: String,
         message: String,
     },
-    /// The manager could not be reached or kept failing; retry later.
+    /// The manager answered 429 or 5xx (and kept answering so while retries
+    /// were allowed); retry later.
+    #[error("manager unavailable: {path} answered {status}")]
+    Transient {
+        path: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The manager could not be reached, or its answer was not what the
+    /// protocol says; retry later.
     #[error("manager unavailable: {0}")]
     Unavailable(String),
     #[error("stopped")]
     Cancelled,
+}
+
+impl ClientError {
+    /// The HTTP status the manager answered, if it answered with an error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Refused { status, .. } | ClientError::Transient { status, .. } => {
+                Some(*status)
+            }
+            ClientError::Unavailable(_) | ClientError::Cancelled => None,
+        }
+    }
+
+    /// The `error.code` of the manager's JSON error body (`"unknown"` when
+    /// the body was not one), if it answered with an error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Refused { code, .. } | ClientError::Transient { code, .. } => Some(code),
+            ClientError::Unavailable(_) | ClientError::Cancelled => None,
+        }
+    }
 }
 
 /// A connection to the manager.
@@ -36,19 +70,32 @@ pub struct ManagerClient {
     base: String,
     http: reqwest::Client,
     token: Option<String>,
+    retries: bool,
 }
 
 impl ManagerClient {
+    /// A client of the manager at `base` (e.g. `https://ctjp.example.org`)
+    /// over `http`, without a token (enough for [`Self::register`]).
     pub fn new(base: &str, http: reqwest::Client) -> Self {
         ManagerClient {
             base: base.trim_end_matches('/').to_owned(),
             http,
             token: None,
+            retries: true,
         }
     }
 
+    /// Sends `token` (from [`Self::register`]) as the bearer token of every call.
     pub fn with_token(mut self, token: String) -> Self {
         self.token = Some(token);
+        self
+    }
+
+    /// One attempt a call: transient failures (unreachable, 429, 5xx) come
+    /// back at once instead of being retried, for tests and load generators
+    /// that count them.
+    pub fn without_retries(mut self) -> Self {
+        self.retries = false;
         self
     }
 
@@ -79,12 +126,6 @@ impl ManagerClient {
                 )
             });
         }
-        if status == 429 || status >= 500 {
-            return Err((
-                true,
-                ClientError::Unavailable(format!("{path} answered {status}")),
-            ));
-        }
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(b) => (b.error.code, b.error.message),
             Err(_) => (
@@ -92,6 +133,17 @@ impl ManagerClient {
                 String::from_utf8_lossy(&bytes).chars().take(200).collect(),
             ),
         };
+        if status == 429 || status >= 500 {
+            return Err((
+                true,
+                ClientError::Transient {
+                    path: path.to_owned(),
+                    status,
+                    code,
+                    message,
+                },
+            ));
+        }
         Err((
             false,
             ClientError::Refused {
@@ -103,7 +155,7 @@ impl ManagerClient {
     }
 
     /// Retries transient failures with jittered backoff until `patience` runs
-    /// out or `cancel` fires.
+    /// out or `cancel` fires (no retries after [`Self::without_retries`]).
     pub async fn post<B: Serialize, R: DeserializeOwned>(
         &self,
         path: &str,
@@ -117,6 +169,7 @@ impl ManagerClient {
             match self.call(path, body).await {
                 Ok(r) => return Ok(r),
                 Err((false, e)) => return Err(e),
+                Err((true, e)) if !self.retries => return Err(e),
                 Err((true, e)) => {
                     failures += 1;
                     let delay = backoff(failures).min(Duration::from_secs(10));
@@ -133,6 +186,7 @@ impl ManagerClient {
         }
     }
 
+    /// `POST /v1/workers/register` (no token needed).
     pub async fn register(
         &self,
         req: &RegisterRequest,
@@ -147,6 +201,7 @@ impl ManagerClient {
         .await
     }
 
+    /// `POST /v1/tasks/claim` for up to `max_tasks` leases.
     pub async fn claim(
         &self,
         max_tasks: u32,
@@ -159,6 +214,8 @@ impl ManagerClient {
             .await
     }
 
+    /// `POST /v1/heartbeat`: progress of the tasks held; the answer says
+    /// which leases are lost and how many fetchers each log allows.
     pub async fn heartbeat(
         &self,
         req: &HeartbeatRequest,
@@ -168,6 +225,7 @@ impl ManagerClient {
             .await
     }
 
+    /// `POST /v1/tasks/{task_id}/entries`: a batch of matching entries.
     pub async fn upload(
         &self,
         task_id: u64,
@@ -183,6 +241,7 @@ impl ManagerClient {
         .await
     }
 
+    /// `POST /v1/tasks/{task_id}/complete`.
     pub async fn complete(
         &self,
         task_id: u64,
@@ -198,6 +257,7 @@ impl ManagerClient {
         .await
     }
 
+    /// `POST /v1/tasks/{task_id}/fail`.
     pub async fn fail(
         &self,
         task_id: u64,
@@ -211,5 +271,69 @@ impl ManagerClient {
             cancel,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::task::JoinHandle;
+
+    use super::*;
+
+    /// A server that answers one request with `status` and `body`: its base
+    /// URL and its task.
+    async fn answering(status: u16, body: &'static str) -> (String, JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = conn.read(&mut buf).await.unwrap();
+            let answer = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            conn.write_all(answer.as_bytes()).await.unwrap();
+        });
+        (format!("http://{addr}"), server)
+    }
+
+    /// What one claim without retries makes of the answer `status`, `body`.
+    async fn claim_error(status: u16, body: &'static str) -> ClientError {
+        let (base, server) = answering(status, body).await;
+        let e = ManagerClient::new(&base, reqwest::Client::new())
+            .with_token("t".into())
+            .without_retries()
+            .claim(1, &CancellationToken::new())
+            .await
+            .unwrap_err();
+        server.await.unwrap();
+        e
+    }
+
+    #[tokio::test]
+    async fn a_refusal_carries_its_status_and_code() {
+        let e = claim_error(409, r#"{"error":{"code":"lease_lost","message":"gone"}}"#).await;
+        assert!(matches!(e, ClientError::Refused { .. }), "{e:?}");
+        assert_eq!((e.status(), e.code()), (Some(409), Some("lease_lost")));
+    }
+
+    #[tokio::test]
+    async fn without_retries_a_503_comes_back_at_once() {
+        let e = claim_error(503, r#"{"error":{"code":"busy","message":"later"}}"#).await;
+        assert_eq!((e.status(), e.code()), (Some(503), Some("busy")));
+        assert_eq!(
+            e.to_string(),
+            "manager unavailable: /v1/tasks/claim answered 503"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_an_error_body_is_code_unknown() {
+        let e = claim_error(400, "not json").await;
+        assert_eq!((e.status(), e.code()), (Some(400), Some("unknown")));
     }
 }
