@@ -6,13 +6,15 @@
 //!    tree head is verified and tasks are planned.
 //! 2. Pre-fetches every entry from the simulator once and precomputes, per
 //!    planned task range, the matching entries with their audit paths and the
-//!    range's subtree hash; the upload bodies are serialized ahead so the
+//!    range's subtree hash; the upload requests are built ahead so the
 //!    generator spends little CPU while measuring.
 //! 3. Baseline: `GET /healthz` (one `SELECT 1` on the manager's pool) at the
 //!    same concurrency for a few seconds.
 //! 4. `--workers` simulated workers: register, then claim -> heartbeat with
 //!    progress half-way -> upload matches in batches -> complete, until no
-//!    task is left (hidden-entry check tasks included) or `--duration`.
+//!    task is left (hidden-entry check tasks included) or `--duration`. They
+//!    speak the protocol through the worker's own `ManagerClient`, one attempt
+//!    a call (a 429 or 5xx is counted, not retried).
 //!    `--fetch-rate` paces a worker like fetching from a log would (entries
 //!    per second per worker; 0 = flat out).
 //! 5. Prints the figures and checks them against `/v1/stats` and the database.
@@ -31,11 +33,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use ct_core::entry::{Depth, Examiner};
 use ct_core::merkle::{Hash, MerkleTree, leaf_hash};
 use ct_core::protocol::{
-    ClaimResponse, CompleteRequest, HeartbeatRequest, RegisterRequest, RegisterResponse, TaskAck,
-    TaskProgress, UploadEntry, UploadRequest, UploadResponse,
+    CompleteRequest, HeartbeatRequest, RegisterRequest, TaskProgress, UploadEntry, UploadRequest,
 };
 use hdrhistogram::Histogram;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use worker_engine::client::{ClientError, ManagerClient};
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -103,8 +106,8 @@ fn parse_args() -> Result<Args> {
 struct Work {
     start: u64,
     end: u64,
-    /// Serialized upload bodies and the number of entries in each.
-    uploads: Vec<(bytes::Bytes, u64)>,
+    /// The upload requests, in order.
+    uploads: Vec<UploadRequest>,
     matches: u64,
     /// Matches in `[start, start + (end - start) / 2)`.
     half_matches: u64,
@@ -203,14 +206,11 @@ fn prepare(entries: &[Fetched], ranges: &[(u64, u64)], batch: usize) -> Result<V
         }
         let uploads = ups
             .chunks(batch)
-            .map(|c| {
-                let body = serde_json::to_vec(&UploadRequest {
-                    entries: c.to_vec(),
-                    subtree_hash: Some(subtree_hash.clone()),
-                })?;
-                Ok((bytes::Bytes::from(body), c.len() as u64))
+            .map(|c| UploadRequest {
+                entries: c.to_vec(),
+                subtree_hash: Some(subtree_hash.clone()),
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         out.push(Work {
             start,
             end,
@@ -288,13 +288,21 @@ impl Tally {
         }
     }
 
-    fn error(&mut self, what: &str, e: &anyhow::Error) {
+    fn error(&mut self, what: &str, e: &dyn std::fmt::Display) {
         let key = format!("{what}: {}", first_line(&e.to_string()));
         let n = self.errors.entry(key.clone()).or_default();
         if *n == 0 {
             eprintln!("load: {key}");
         }
         *n += 1;
+    }
+
+    /// A failed call, by status and error code when the manager answered.
+    fn failed(&mut self, what: &str, e: &ClientError) {
+        match (e.status(), e.code()) {
+            (Some(status), Some(code)) => self.error(what, &format!("{status} {code}")),
+            _ => self.error(what, e),
+        }
     }
 }
 
@@ -309,7 +317,10 @@ fn first_line(s: &str) -> String {
 
 struct Shared {
     args: Args,
-    http: reqwest::Client,
+    /// Without a token and without retries; each worker adds its token.
+    client: ManagerClient,
+    /// Never cancelled: calls without retries do not wait on it.
+    cancel: CancellationToken,
     work: HashMap<u64, Work>,
     t0: Instant,
     deadline: Instant,
@@ -328,33 +339,6 @@ impl Shared {
     }
 }
 
-/// POSTs JSON (or prepared bytes) with a bearer token; the status must be 2xx.
-async fn post<T: serde::de::DeserializeOwned>(
-    sh: &Shared,
-    path: &str,
-    token: &str,
-    body: reqwest::Body,
-) -> Result<T> {
-    let r = sh
-        .http
-        .post(format!("{}{path}", sh.args.manager))
-        .bearer_auth(token)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await?;
-    let status = r.status();
-    if !status.is_success() {
-        let text = r.text().await.unwrap_or_default();
-        bail!("{status} {}", first_line(&text));
-    }
-    Ok(r.json().await?)
-}
-
-fn json_body<T: serde::Serialize>(v: &T) -> Result<reqwest::Body> {
-    Ok(reqwest::Body::from(serde_json::to_vec(v)?))
-}
-
 fn us(t: Instant) -> u64 {
     t.elapsed().as_micros().max(1) as u64
 }
@@ -366,6 +350,7 @@ async fn pace(sh: &Shared, entries: u64) {
 }
 
 async fn worker(sh: Arc<Shared>, n: usize, token: String) -> Tally {
+    let client = sh.client.clone().with_token(token);
     let mut t = Tally::new();
     // Real workers do not start in the same millisecond: spread the starts
     // over the ramp so that their heartbeats do not arrive in one burst.
@@ -377,19 +362,13 @@ async fn worker(sh: Arc<Shared>, n: usize, token: String) -> Tally {
     let mut idle = 0u32;
     while Instant::now() < sh.deadline {
         let started = Instant::now();
-        let claimed: Result<ClaimResponse> = post(
-            &sh,
-            "/v1/tasks/claim",
-            &token,
-            reqwest::Body::from(r#"{"max_tasks":1}"#),
-        )
-        .await;
+        let claimed = client.claim(1, &sh.cancel).await;
         let _ = t.claim.record(us(started));
         t.claims += 1;
         let lease = match claimed {
             Ok(c) => c.tasks.into_iter().next(),
             Err(e) => {
-                t.error("claim", &e);
+                t.failed("claim", &e);
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -411,7 +390,7 @@ async fn worker(sh: Arc<Shared>, n: usize, token: String) -> Tally {
         idle = 0;
         sh.active.fetch_add(1, Relaxed);
         sh.last_claim_us.fetch_max(sh.since(), Relaxed);
-        if let Err(e) = work_task(&sh, &mut t, &token, &lease).await {
+        if let Err(e) = work_task(&sh, &mut t, &client, &lease).await {
             t.error("task", &e);
         }
         sh.active.fetch_sub(1, Relaxed);
@@ -422,7 +401,7 @@ async fn worker(sh: Arc<Shared>, n: usize, token: String) -> Tally {
 async fn work_task(
     sh: &Shared,
     t: &mut Tally,
-    token: &str,
+    client: &ManagerClient,
     lease: &ct_core::protocol::TaskLease,
 ) -> Result<()> {
     let w = sh
@@ -449,25 +428,19 @@ async fn work_task(
         }],
     };
     let started = Instant::now();
-    let hb: Result<Value> = post(sh, "/v1/heartbeat", token, json_body(&progress)?).await;
+    let hb = client.heartbeat(&progress, &sh.cancel).await;
     let _ = t.heartbeat.record(us(started));
     if let Err(e) = hb {
-        t.error("heartbeat", &e);
+        t.failed("heartbeat", &e);
     }
     pace(sh, total - half).await;
-    for (body, n) in &w.uploads {
+    for up in &w.uploads {
         let _ = sh.first_upload_us.fetch_min(sh.since(), Relaxed);
         let started = Instant::now();
-        let r: Result<UploadResponse> = post(
-            sh,
-            &format!("/v1/tasks/{}/entries", lease.task_id),
-            token,
-            reqwest::Body::from(body.clone()),
-        )
-        .await;
+        let r = client.upload(lease.task_id, up, &sh.cancel).await;
         let _ = t.upload.record(us(started));
         t.uploads += 1;
-        t.uploaded_entries += n;
+        t.uploaded_entries += up.entries.len() as u64;
         match r {
             Ok(r) => {
                 t.new += r.new;
@@ -480,7 +453,7 @@ async fn work_task(
                     t.error("upload rejection", &anyhow!("{} {}", x.code, x.reason));
                 }
             }
-            Err(e) => t.error("upload", &e),
+            Err(e) => t.failed("upload", &e),
         }
     }
     let done = CompleteRequest {
@@ -493,18 +466,12 @@ async fn work_task(
         first_leaf_hash: None,
     };
     let started = Instant::now();
-    let r: Result<TaskAck> = post(
-        sh,
-        &format!("/v1/tasks/{}/complete", lease.task_id),
-        token,
-        json_body(&done)?,
-    )
-    .await;
+    let r = client.complete(lease.task_id, &done, &sh.cancel).await;
     let _ = t.complete.record(us(started));
     match r {
         Ok(a) if a.proof.as_deref() == Some("verified") => t.verified += 1,
         Ok(a) => t.error("complete", &anyhow!("proof {:?}", a.proof)),
-        Err(e) => t.error("complete", &e),
+        Err(e) => t.failed("complete", &e),
     }
     Ok(())
 }
@@ -670,23 +637,19 @@ async fn main() -> Result<()> {
         baseline(&http, &args.manager, args.workers, args.baseline_secs).await;
 
     // Register every worker first (not part of the cycle's figures).
+    let client = ManagerClient::new(&args.manager, http.clone()).without_retries();
+    let cancel = CancellationToken::new();
     let reg_t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..args.workers {
-        let http = http.clone();
-        let url = format!("{}/v1/workers/register", args.manager);
+        let client = client.clone();
+        let cancel = cancel.clone();
         set.spawn(async move {
-            let r: RegisterResponse = http
-                .post(url)
-                .json(&RegisterRequest {
-                    name: Some(format!("bench-{i}")),
-                    version: Some("bench".into()),
-                })
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+            let req = RegisterRequest {
+                name: Some(format!("bench-{i}")),
+                version: Some("bench".into()),
+            };
+            let r = client.register(&req, &cancel).await?;
             anyhow::Ok((i, r.token))
         });
     }
@@ -700,7 +663,8 @@ async fn main() -> Result<()> {
     let la_start = load_avg();
     let t0 = Instant::now();
     let sh = Arc::new(Shared {
-        http: http.clone(),
+        client,
+        cancel,
         work: work.into_iter().map(|w| (w.start, w)).collect(),
         t0,
         deadline: t0 + args.duration,
