@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use ct_core::leaf::{EntryType, TimestampedEntry, encode_extra_data, encode_leaf};
+use ct_core::protocol::RegisterRequest;
 use manager::{AppState, Config, db};
 use rand::RngCore;
 use ring::rand::SystemRandom;
@@ -10,6 +11,8 @@ use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 use sqlx::MySqlPool;
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use worker_engine::client::ManagerClient;
 
 pub const ADMIN: &str = "test-admin-token";
 
@@ -116,17 +119,19 @@ impl TestApp {
         send(self.client.get(self.url(path)), token).await
     }
 
+    /// Registers a worker through the worker's own client (one attempt);
+    /// returns (worker id, token).
     pub async fn register(&self, name: Option<&str>) -> (u64, String) {
-        let body = match name {
-            Some(n) => json!({"name": n, "version": "test"}),
-            None => json!({}),
+        let req = RegisterRequest {
+            name: name.map(str::to_owned),
+            version: name.map(|_| "test".to_owned()),
         };
-        let (status, v) = self.post("/v1/workers/register", None, &body).await;
-        assert_eq!(status, 200, "{v}");
-        (
-            v["worker_id"].as_u64().unwrap(),
-            v["token"].as_str().unwrap().to_owned(),
-        )
+        let r = ManagerClient::new(&self.base, self.client.clone())
+            .without_retries()
+            .register(&req, &CancellationToken::new())
+            .await
+            .unwrap();
+        (r.worker_id, r.token)
     }
 
     /// Imports a log list with one RFC 6962 log at `url` with `key`; returns the log id.
