@@ -34,15 +34,30 @@ pub struct Examined {
     pub fingerprint: Option<Hash>,
     /// Set for `Depth::Full`, and for candidates with `Depth::MatchOnly`.
     pub cert: Option<CertInfo>,
-    /// The matching names, normalized, sorted.
-    pub matched_names: Vec<String>,
+    /// Set exactly when the entry matched; it cannot be half-filled.
+    pub found: Option<Match>,
     /// Why the entry could not be decoded (the fields above may be partial).
     pub error: Option<String>,
 }
 
+/// A matched entry: its leaf hash, its certificate's fingerprint and the
+/// matching names (never empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub leaf_hash: Hash,
+    pub fingerprint: Hash,
+    /// The matching names, normalized, sorted, at least one.
+    pub names: Vec<String>,
+}
+
 impl Examined {
     pub fn matched(&self) -> bool {
-        !self.matched_names.is_empty()
+        self.found.is_some()
+    }
+
+    /// The matching names (empty when the entry did not match).
+    pub fn matched_names(&self) -> &[String] {
+        self.found.as_ref().map_or(&[], |m| m.names.as_slice())
     }
 
     fn failed(leaf_hash: Option<Hash>, error: String) -> Self {
@@ -131,6 +146,7 @@ impl Examiner {
             return out;
         }
         let tbs_only = entry.entry_type == EntryType::Precert;
+        let mut matched = Vec::new();
         match cert::extract(entry.signed, tbs_only) {
             Ok(info) => {
                 let mut names: Vec<String> = info
@@ -140,12 +156,12 @@ impl Examiner {
                     .collect();
                 names.sort();
                 names.dedup();
-                out.matched_names = names;
+                matched = names;
                 out.cert = Some(info);
             }
             Err(e) => out.error = Some(format!("certificate: {e}")),
         }
-        out.fingerprint = Some(match entry.entry_type {
+        let fingerprint: Hash = match entry.entry_type {
             EntryType::X509 => Sha256::digest(entry.signed).into(),
             EntryType::Precert => match pre_certificate() {
                 Ok(Some(pre)) => Sha256::digest(&pre).into(),
@@ -155,7 +171,15 @@ impl Examiner {
                     Sha256::digest(entry.signed).into()
                 }
             },
-        });
+        };
+        out.fingerprint = Some(fingerprint);
+        if !matched.is_empty() {
+            out.found = Some(Match {
+                leaf_hash: hash,
+                fingerprint,
+                names: matched,
+            });
+        }
         out
     }
 }
@@ -224,7 +248,7 @@ impl EntryRecord {
             validation: c.map(|c| c.validation.as_str().to_owned()),
             is_ca: c.map(|c| c.is_ca),
             matched: e.matched(),
-            matched_names: e.matched_names.clone(),
+            matched_names: e.matched_names().to_vec(),
             error: e.error.clone(),
             x509_error: c.and_then(|c| c.parse_error.clone()),
         }

@@ -10,6 +10,7 @@ pub mod codec;
 pub mod der;
 pub mod entry;
 pub mod error;
+pub mod hash;
 pub mod leaf;
 pub mod loglist;
 pub mod matcher;

@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::hash::Hash32;
+
 /// The API kind of a log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +48,10 @@ pub struct RegisterRequest {
     /// The worker's software version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The manager's registration secret, when it is run with one (closed
+    /// deployments); ignored otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_secret: Option<String>,
 }
 
 /// Answer to [`RegisterRequest`]. The token is shown once; the manager keeps only its hash.
@@ -86,7 +92,8 @@ pub struct TaskLease {
     /// Range `[start, end)`.
     pub start: u64,
     pub end: u64,
-    /// Where to start fetching (the last reported index when resumed).
+    /// Where matches are required from: always `start`, since a lease
+    /// that ended without `complete` returns its task whole.
     pub next_index: u64,
     /// Unix ms; heartbeats extend it.
     pub lease_expires_at: u64,
@@ -172,30 +179,52 @@ pub struct UploadEntry {
     #[serde(default)]
     pub extra_data: String,
     /// The entry's audit path inside the task range's subtree (leaf
-    /// `index - start` of a tree of `end - start` leaves), lowercase hex
-    /// hashes, leaf to root. Empty when the worker sends none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub audit_path: Vec<String>,
+    /// `index - start` of a tree of `end - start` leaves), leaf to root.
+    /// Required: it is empty only in a range of one entry.
+    #[serde(default)]
+    pub audit_path: Vec<Hash32>,
 }
 
 /// `POST /v1/tasks/{id}/entries`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct UploadRequest {
+    /// Matching entries, and entries that do not decode (the manager records
+    /// those as the log's malformed entries once they are proven).
     pub entries: Vec<UploadEntry>,
-    /// Lowercase hex subtree hash of the task's whole range, which every
-    /// entry's `audit_path` leads to.
+    /// Subtree hash of the task's whole range, which every entry's
+    /// `audit_path` leads to; the manager proves it against a signed tree head.
+    pub subtree_hash: Hash32,
+    /// Leaf hash of the range's first entry: lets the manager use
+    /// `get-proof-by-hash` on RFC 6962 logs that lack `get-entry-and-proof`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subtree_hash: Option<String>,
+    pub first_leaf_hash: Option<Hash32>,
 }
 
 /// Why one uploaded entry was not stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     pub index: u64,
-    /// HTTP-like status for this entry (422 undecodable or not matching, 409 conflicting).
+    /// HTTP-like status for this entry (422 not matching or bad proof, 409 conflicting).
     pub status: u16,
-    pub code: String,
+    pub code: RejectionCode,
     pub reason: String,
+}
+
+/// Why an uploaded entry was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionCode {
+    /// Its audit path does not lead to the upload's subtree hash.
+    BadProof,
+    /// It is not valid base64.
+    Undecodable,
+    /// It decodes but names no matching domain.
+    NoMatch,
+    /// A different entry is stored at this index.
+    Conflict,
+    /// A code of a newer manager.
+    #[serde(other)]
+    Other,
 }
 
 /// Answer to [`UploadRequest`].
@@ -205,6 +234,9 @@ pub struct UploadResponse {
     pub new: u64,
     /// Already stored (identical): harmless.
     pub duplicate: u64,
+    /// Proven entries that do not decode, recorded as the log's malformed entries.
+    #[serde(default)]
+    pub failed: u64,
     pub rejected: u64,
     pub rejections: Vec<Rejection>,
 }
@@ -220,37 +252,63 @@ pub struct CompleteRequest {
     pub errors: u64,
     #[serde(default)]
     pub rate_limited: u64,
-    /// Hex Merkle hash of the whole task range (when the worker computed it).
-    /// Without it the range can only be `unproven`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subtree_hash: Option<String>,
-    /// Hex leaf hash of the range's first entry (index `start`). Optional:
+    /// Merkle hash of the whole task range; the manager proves it against a
+    /// signed tree head before the task counts as done.
+    pub subtree_hash: Hash32,
+    /// Leaf hash of the range's first entry (index `start`). Optional:
     /// lets the manager use `get-proof-by-hash` on RFC 6962 logs that lack
     /// `get-entry-and-proof`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_leaf_hash: Option<String>,
+    pub first_leaf_hash: Option<Hash32>,
 }
 
-/// `POST /v1/tasks/{id}/fail`: give the task back.
+/// `POST /v1/tasks/{id}/fail`: give the task back. It returns to the pool
+/// whole: the next worker fetches the whole range.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FailRequest {
     pub error: String,
-    /// The first index not processed.
+    /// The first index not processed; informational only (logged).
+    #[serde(default)]
     pub index: u64,
+}
+
+/// The state of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskPhase {
+    /// Waiting for a worker.
+    Pending,
+    /// Leased to a worker.
+    Leased,
+    /// Collected and proven against a signed tree head.
+    Done,
+    /// Two independent workers got bytes that do not hash into the log's
+    /// tree: the log's fault, shown on the site; not handed out again.
+    LogFault,
+}
+
+/// How a range's subtree hash stands against the log's signed tree heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofState {
+    /// Proven to be part of a verified signed tree head.
+    Verified,
+    /// Not provable yet (no fitting head, the log's proof API failed).
+    Unproven,
+    /// Not the log's.
+    Mismatch,
 }
 
 /// Answer to complete and fail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskAck {
     pub task_id: u64,
-    /// `pending`, `leased` or `done`.
-    pub state: String,
+    pub state: TaskPhase,
     pub next_index: u64,
-    /// For a completed task: `verified` (the subtree hash is proven against
-    /// a signed tree head), `unproven` (the log offers no proof, it failed
-    /// for now, or uploads came without audit paths). Absent otherwise.
+    /// For a completed task: `verified` (its subtree hash is proven against a
+    /// signed tree head; a task completes only then). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proof: Option<String>,
+    pub proof: Option<ProofState>,
 }
 
 /// Body of every 4xx/5xx answer.
@@ -261,8 +319,103 @@ pub struct ErrorBody {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
+}
+
+/// The stable code of every error answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidJson,
+    InvalidPath,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    /// The task is not leased to the caller (any more).
+    NotLeased,
+    /// An index outside the task's range.
+    OutOfLease,
+    InvalidIndex,
+    /// A count over what the range allows.
+    InvalidCounts,
+    InvalidName,
+    InvalidCap,
+    TooManyTasks,
+    TooManyEntries,
+    /// Complete before the whole range was reported.
+    Incomplete,
+    /// Complete before every reported match was uploaded and proven.
+    UnaccountedMatches,
+    /// The subtree hash is not the log's: the lease ends.
+    ProofMismatch,
+    /// The log cannot prove the range right now: retry later.
+    ProofUnavailable,
+    /// An upload's hash differs from the one already proven for the task.
+    SubtreeConflict,
+    /// An entry must come with its audit path.
+    ProofRequired,
+    NameTaken,
+    /// Registration needs the manager's registration secret.
+    RegistrationSecret,
+    /// Too many registrations from this address.
+    RateLimited,
+    /// Flagged by a check; gets no tasks.
+    Flagged,
+    Revoked,
+    Internal,
+    /// The database is unreachable.
+    Unavailable,
+    /// A code of a newer manager.
+    #[serde(other)]
+    Other,
+}
+
+impl ErrorCode {
+    /// The code as it appears in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidPath => "invalid_path",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::NotLeased => "not_leased",
+            ErrorCode::OutOfLease => "out_of_lease",
+            ErrorCode::InvalidIndex => "invalid_index",
+            ErrorCode::InvalidCounts => "invalid_counts",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::InvalidCap => "invalid_cap",
+            ErrorCode::TooManyTasks => "too_many_tasks",
+            ErrorCode::TooManyEntries => "too_many_entries",
+            ErrorCode::Incomplete => "incomplete",
+            ErrorCode::UnaccountedMatches => "unaccounted_matches",
+            ErrorCode::ProofMismatch => "proof_mismatch",
+            ErrorCode::ProofUnavailable => "proof_unavailable",
+            ErrorCode::SubtreeConflict => "subtree_conflict",
+            ErrorCode::ProofRequired => "proof_required",
+            ErrorCode::NameTaken => "name_taken",
+            ErrorCode::RegistrationSecret => "registration_secret",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Flagged => "flagged",
+            ErrorCode::Revoked => "revoked",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -286,5 +439,33 @@ mod tests {
         assert_eq!(p.entries, 0);
         let r: RegisterRequest = serde_json::from_str("{}").unwrap_or_default();
         assert_eq!(r.name, None);
+    }
+
+    #[test]
+    fn hashes_of_a_wrong_length_are_refused() {
+        let ok = format!(
+            r#"{{"next_index":4,"entries":4,"subtree_hash":"{}"}}"#,
+            "00".repeat(32)
+        );
+        assert!(serde_json::from_str::<CompleteRequest>(&ok).is_ok());
+        let short = r#"{"next_index":4,"entries":4,"subtree_hash":"0011"}"#;
+        assert!(serde_json::from_str::<CompleteRequest>(short).is_err());
+        let missing = r#"{"next_index":4,"entries":4}"#;
+        assert!(serde_json::from_str::<CompleteRequest>(missing).is_err());
+    }
+
+    #[test]
+    fn error_codes_round_trip() {
+        for c in [
+            ErrorCode::NotLeased,
+            ErrorCode::ProofUnavailable,
+            ErrorCode::UnaccountedMatches,
+        ] {
+            let json = serde_json::to_string(&c).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+        }
+        let unknown: ErrorCode =
+            serde_json::from_str("\"from_the_future\"").unwrap_or(ErrorCode::Internal);
+        assert_eq!(unknown, ErrorCode::Other);
     }
 }

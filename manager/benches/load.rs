@@ -33,7 +33,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use ct_core::entry::{Depth, Examiner};
 use ct_core::merkle::{Hash, MerkleTree, leaf_hash};
 use ct_core::protocol::{
-    CompleteRequest, HeartbeatRequest, RegisterRequest, TaskProgress, UploadEntry, UploadRequest,
+    CompleteRequest, Hash32, HeartbeatRequest, ProofState, RegisterRequest, TaskProgress,
+    UploadEntry, UploadRequest,
 };
 use hdrhistogram::Histogram;
 use serde_json::Value;
@@ -102,6 +103,9 @@ fn parse_args() -> Result<Args> {
     })
 }
 
+/// Source addresses the simulated workers are spread over.
+const ADDRESSES: usize = 16;
+
 /// One planned range with everything a worker sends for it.
 struct Work {
     start: u64,
@@ -111,7 +115,7 @@ struct Work {
     matches: u64,
     /// Matches in `[start, start + (end - start) / 2)`.
     half_matches: u64,
-    subtree_hash: String,
+    subtree_hash: Hash32,
 }
 
 /// A fetched entry: its leaf hash, and its base64 text when it matches.
@@ -182,7 +186,7 @@ fn prepare(entries: &[Fetched], ranges: &[(u64, u64)], batch: usize) -> Result<V
             .ok_or_else(|| anyhow!("range [{start}, {end}) beyond the fetched entries"))?;
         let span = end - start;
         let tree = MerkleTree::from_leaf_hashes(slice.iter().map(|f| f.hash));
-        let subtree_hash = hex::encode(tree.root(span)?);
+        let subtree_hash = Hash32(tree.root(span)?);
         let mut ups = Vec::new();
         let (mut matches, mut half_matches) = (0, 0);
         for (k, f) in slice.iter().enumerate() {
@@ -199,8 +203,8 @@ fn prepare(entries: &[Fetched], ranges: &[(u64, u64)], batch: usize) -> Result<V
                 extra_data: extra.clone(),
                 audit_path: tree
                     .inclusion_proof(k as u64, span)?
-                    .iter()
-                    .map(hex::encode)
+                    .into_iter()
+                    .map(Hash32)
                     .collect(),
             });
         }
@@ -208,7 +212,8 @@ fn prepare(entries: &[Fetched], ranges: &[(u64, u64)], batch: usize) -> Result<V
             .chunks(batch)
             .map(|c| UploadRequest {
                 entries: c.to_vec(),
-                subtree_hash: Some(subtree_hash.clone()),
+                subtree_hash,
+                first_leaf_hash: None,
             })
             .collect();
         out.push(Work {
@@ -317,8 +322,10 @@ fn first_line(s: &str) -> String {
 
 struct Shared {
     args: Args,
-    /// Without a token and without retries; each worker adds its token.
-    client: ManagerClient,
+    /// Without a token and without retries, one per source address
+    /// (127.0.0.2 and up: check tasks go to another address than the
+    /// checked worker's); each worker adds its token.
+    clients: Vec<ManagerClient>,
     /// Never cancelled: calls without retries do not wait on it.
     cancel: CancellationToken,
     work: HashMap<u64, Work>,
@@ -350,7 +357,7 @@ async fn pace(sh: &Shared, entries: u64) {
 }
 
 async fn worker(sh: Arc<Shared>, n: usize, token: String) -> Tally {
-    let client = sh.client.clone().with_token(token);
+    let client = sh.clients[n % sh.clients.len()].clone().with_token(token);
     let mut t = Tally::new();
     // Real workers do not start in the same millisecond: spread the starts
     // over the ramp so that their heartbeats do not arrive in one burst.
@@ -450,7 +457,7 @@ async fn work_task(
                     sh.last_new_us.fetch_max(sh.since(), Relaxed);
                 }
                 if let Some(x) = r.rejections.first() {
-                    t.error("upload rejection", &anyhow!("{} {}", x.code, x.reason));
+                    t.error("upload rejection", &anyhow!("{:?} {}", x.code, x.reason));
                 }
             }
             Err(e) => t.failed("upload", &e),
@@ -462,14 +469,14 @@ async fn work_task(
         matches: if from == w.start { w.matches } else { 0 },
         errors: 0,
         rate_limited: 0,
-        subtree_hash: Some(w.subtree_hash.clone()),
+        subtree_hash: w.subtree_hash,
         first_leaf_hash: None,
     };
     let started = Instant::now();
     let r = client.complete(lease.task_id, &done, &sh.cancel).await;
     let _ = t.complete.record(us(started));
     match r {
-        Ok(a) if a.proof.as_deref() == Some("verified") => t.verified += 1,
+        Ok(a) if a.proof == Some(ProofState::Verified) => t.verified += 1,
         Ok(a) => t.error("complete", &anyhow!("proof {:?}", a.proof)),
         Err(e) => t.failed("complete", &e),
     }
@@ -637,17 +644,27 @@ async fn main() -> Result<()> {
         baseline(&http, &args.manager, args.workers, args.baseline_secs).await;
 
     // Register every worker first (not part of the cycle's figures).
-    let client = ManagerClient::new(&args.manager, http.clone()).without_retries();
+    let mut clients = Vec::with_capacity(ADDRESSES);
+    for k in 0..ADDRESSES {
+        let local = std::net::IpAddr::from([127, 0, 0, 2 + k as u8]);
+        let bound = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.workers / ADDRESSES + 16)
+            .timeout(Duration::from_secs(120))
+            .local_address(local)
+            .build()?;
+        clients.push(ManagerClient::new(&args.manager, bound).without_retries());
+    }
     let cancel = CancellationToken::new();
     let reg_t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..args.workers {
-        let client = client.clone();
+        let client = clients[i % ADDRESSES].clone();
         let cancel = cancel.clone();
         set.spawn(async move {
             let req = RegisterRequest {
                 name: Some(format!("bench-{i}")),
                 version: Some("bench".into()),
+                registration_secret: None,
             };
             let r = client.register(&req, &cancel).await?;
             anyhow::Ok((i, r.token))
@@ -663,7 +680,7 @@ async fn main() -> Result<()> {
     let la_start = load_avg();
     let t0 = Instant::now();
     let sh = Arc::new(Shared {
-        client,
+        clients,
         cancel,
         work: work.into_iter().map(|w| (w.start, w)).collect(),
         t0,

@@ -36,6 +36,20 @@ pub struct Config {
     pub check_share: f64,
     /// A worker's first this many ranges are all checked.
     pub check_first: u32,
+    /// Check tasks go only to workers with at least this many completed
+    /// tasks (and from another address than the checked worker's).
+    pub check_min_tasks: u64,
+    /// Share (0..=1) of completed ranges the manager re-fetches itself.
+    pub audit_share: f64,
+    /// How often due audits run; `None` disables the loop (admin `verify` still runs them).
+    pub audit_interval: Option<Duration>,
+    /// Registration needs this secret when set (closed deployments).
+    pub registration_secret: Option<String>,
+    /// Registrations per client address per hour (0: unlimited).
+    pub registrations_per_hour: u32,
+    /// Header holding the client's address, set by a trusted reverse proxy
+    /// (e.g. `x-real-ip`); the connection's peer address otherwise.
+    pub client_address_header: Option<String>,
 }
 
 impl Default for Config {
@@ -54,6 +68,12 @@ impl Default for Config {
             matcher: Matcher::default(),
             check_share: 0.02,
             check_first: 3,
+            check_min_tasks: 2,
+            audit_share: 0.001,
+            audit_interval: Some(Duration::from_secs(10)),
+            registration_secret: None,
+            registrations_per_hour: 30,
+            client_address_header: None,
         }
     }
 }
@@ -76,6 +96,15 @@ impl fmt::Debug for Config {
             .field("suffixes", &self.matcher.suffixes())
             .field("check_share", &self.check_share)
             .field("check_first", &self.check_first)
+            .field("check_min_tasks", &self.check_min_tasks)
+            .field("audit_share", &self.audit_share)
+            .field("audit_interval", &self.audit_interval)
+            .field(
+                "registration_secret",
+                &self.registration_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("registrations_per_hour", &self.registrations_per_hour)
+            .field("client_address_header", &self.client_address_header)
             .finish()
     }
 }

@@ -5,7 +5,8 @@
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ct_core::protocol::{ErrorBody, ErrorDetail};
+use ct_core::protocol::{ErrorBody, ErrorCode, ErrorDetail};
+use ct_db::Refusal;
 
 /// Errors of the manager library.
 #[derive(Debug, thiserror::Error)]
@@ -14,7 +15,7 @@ pub enum Error {
     #[error("{code}: {message}")]
     Client {
         status: StatusCode,
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
     /// The database failed.
@@ -23,16 +24,47 @@ pub enum Error {
     /// Migrations failed.
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row holds a value no version of ctjp writes.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
     /// Anything else that is our fault.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl From<ct_db::Error> for Error {
+    fn from(e: ct_db::Error) -> Self {
+        match e {
+            ct_db::Error::Refused {
+                refusal,
+                code,
+                message,
+            } => {
+                let status = match refusal {
+                    Refusal::NotFound => StatusCode::NOT_FOUND,
+                    Refusal::Forbidden => StatusCode::FORBIDDEN,
+                    Refusal::Conflict => StatusCode::CONFLICT,
+                    Refusal::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+                    Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                Error::Client {
+                    status,
+                    code,
+                    message,
+                }
+            }
+            ct_db::Error::Db(e) => Error::Db(e),
+            ct_db::Error::Migrate(e) => Error::Migrate(e),
+            ct_db::Error::Corrupt(e) => Error::Corrupt(e),
+        }
+    }
 }
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn client(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Error::Client {
             status,
             code,
@@ -40,22 +72,26 @@ impl Error {
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::client(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::client(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::client(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::client(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
     }
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::client(StatusCode::FORBIDDEN, code, message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::client(StatusCode::NOT_FOUND, "not_found", message)
+        Self::client(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::client(StatusCode::CONFLICT, code, message)
     }
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::client(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+    /// The log cannot prove a range right now: the worker retries later.
+    pub fn unavailable(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::client(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 
     /// The HTTP status this error answers with.
@@ -79,10 +115,10 @@ impl Error {
 }
 
 /// The JSON body of an error.
-pub fn body(code: &str, message: &str) -> axum::Json<ErrorBody> {
+pub fn body(code: ErrorCode, message: &str) -> axum::Json<ErrorBody> {
     axum::Json(ErrorBody {
         error: ErrorDetail {
-            code: code.to_owned(),
+            code,
             message: message.to_owned(),
         },
     })
@@ -95,12 +131,34 @@ impl IntoResponse for Error {
                 status,
                 code,
                 message,
-            } => (status, body(code, &message)).into_response(),
+            } => {
+                let mut resp = (status, body(code, &message)).into_response();
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    resp.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from_static("5"),
+                    );
+                }
+                resp
+            }
+            other if other.is_retryable() => {
+                tracing::warn!(error = %other, "request gave up on a deadlock after retries");
+                let mut resp = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    body(ErrorCode::Unavailable, "the database is busy; retry"),
+                )
+                    .into_response();
+                resp.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
+                resp
+            }
             other => {
                 tracing::error!(error = %other, "request failed with an internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    body("internal", "internal error; it has been logged"),
+                    body(ErrorCode::Internal, "internal error; it has been logged"),
                 )
                     .into_response()
             }
@@ -113,21 +171,29 @@ impl From<JsonRejection> for Error {
         match r.status() {
             StatusCode::PAYLOAD_TOO_LARGE => Error::client(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 "request body is over the limit",
             ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::client(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "expected Content-Type: application/json",
             ),
-            _ => Error::client(StatusCode::BAD_REQUEST, "invalid_json", r.body_text()),
+            _ => Error::client(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidJson,
+                r.body_text(),
+            ),
         }
     }
 }
 
 impl From<PathRejection> for Error {
     fn from(r: PathRejection) -> Self {
-        Error::client(StatusCode::BAD_REQUEST, "invalid_path", r.body_text())
+        Error::client(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidPath,
+            r.body_text(),
+        )
     }
 }

@@ -3,6 +3,7 @@
 //! with the background loops (tree-head poller and planner, lease reaper)
 //! until a shutdown future resolves.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -36,7 +37,10 @@ pub struct AppState {
     pub pool: MySqlPool,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Client of the logs (proofs, audits); follows no redirects.
     pub http: reqwest::Client,
+    /// Every transition of a task.
+    pub store: ct_db::TaskStore,
     /// Uploads examined and stored at once: half the pool, so that
     /// heartbeats, claims and completions always find a connection soon even
     /// when uploads saturate the database.
@@ -49,10 +53,13 @@ impl AppState {
         let http = reqwest::Client::builder()
             .timeout(config.http_timeout)
             .user_agent(concat!("ct-manager/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Internal(format!("http client: {e}")))?;
         let slots = (pool.options().get_max_connections() / 2).max(1) as usize;
+        let lease_ms = u64::try_from(config.lease.as_millis()).unwrap_or(u64::MAX / 4);
         Ok(AppState {
+            store: ct_db::TaskStore::new(pool.clone(), lease_ms),
             ingest_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             pool,
             config: Arc::new(config),
@@ -85,7 +92,15 @@ pub async fn serve(
             stop_rx.clone(),
         )));
     }
-    let result = axum::serve(listener, app(state))
+    if let Some(every) = state.config.audit_interval {
+        loops.push(tokio::spawn(audit::audit_loop(
+            state.clone(),
+            every,
+            stop_rx.clone(),
+        )));
+    }
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);

@@ -2,7 +2,8 @@
 //! never duplicates), admin settings, and listings.
 
 use ct_core::loglist::LogList;
-use ct_core::protocol::LogKind;
+use ct_core::protocol::{ErrorCode, LogKind};
+use ct_db::TaskStore;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, MySqlPool};
 
@@ -126,7 +127,7 @@ pub async fn import(pool: &MySqlPool, list: &LogList) -> Result<ImportSummary> {
 pub struct LogInfo {
     pub id: u64,
     pub url: String,
-    pub kind: String,
+    pub kind: ct_db::LogKind,
     pub monitoring_url: Option<String>,
     pub description: String,
     pub operator: String,
@@ -145,9 +146,10 @@ pub struct LogInfo {
     pub certificates: i64,
     pub last_polled_at: Option<i64>,
     pub last_poll_error: Option<String>,
-    /// Verified prefix, unproven ranges and gaps (tasks of checks excluded).
+    /// Verified prefix, gaps and the log's faults (tasks of checks
+    /// excluded): [`ct_db::progress`], the numbers sitegen shows too.
     #[sqlx(skip)]
-    pub progress: crate::integrity::Progress,
+    pub progress: ct_db::progress::Progress,
 }
 
 /// Every log with its progress.
@@ -164,11 +166,7 @@ pub async fn list(pool: &MySqlPool) -> Result<Vec<LogInfo>> {
     )
     .fetch_all(pool)
     .await?;
-    let keys: Vec<(u64, u64, Option<u64>)> = logs
-        .iter()
-        .map(|l| (l.id, l.start_index, l.tree_size))
-        .collect();
-    let mut progress = crate::integrity::progress(pool, &keys).await?;
+    let mut progress = ct_db::progress::progress_all(pool).await?;
     for l in &mut logs {
         l.progress = progress.remove(&l.id).unwrap_or_default();
     }
@@ -195,13 +193,13 @@ pub async fn update(pool: &MySqlPool, id: u64, u: &LogUpdate) -> Result<()> {
         && !(1..=1024).contains(&cap)
     {
         return Err(Error::unprocessable(
-            "invalid_cap",
+            ErrorCode::InvalidCap,
             "max_fetchers must be in 1..=1024",
         ));
     }
     if u.start_index.is_some_and(|s| s > i64::MAX as u64) {
         return Err(Error::unprocessable(
-            "invalid_index",
+            ErrorCode::InvalidIndex,
             "start_index is too large",
         ));
     }
@@ -225,15 +223,6 @@ pub async fn update(pool: &MySqlPool, id: u64, u: &LogUpdate) -> Result<()> {
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    if u.enabled.is_some() || u.priority.is_some() {
-        sqlx::query(
-            "UPDATE tasks t JOIN logs l ON l.id = t.log_id SET t.enabled = l.enabled, t.priority = l.priority \
-             WHERE t.log_id = ? AND t.state <> 'done'",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    }
     if let Some(cap) = u.max_fetchers {
         sqlx::query("UPDATE worker_logs SET fetchers = LEAST(fetchers, ?) WHERE log_id = ?")
             .bind(cap)
@@ -242,5 +231,10 @@ pub async fn update(pool: &MySqlPool, id: u64, u: &LogUpdate) -> Result<()> {
             .await?;
     }
     tx.commit().await?;
+    if u.enabled.is_some() || u.priority.is_some() {
+        TaskStore::new(pool.clone(), 0)
+            .sync_log_flags(Some(id))
+            .await?;
+    }
     Ok(())
 }

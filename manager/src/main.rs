@@ -89,6 +89,25 @@ struct ServeArgs {
     /// A worker's first N ranges are all checked.
     #[arg(long, env = "CT_CHECK_FIRST", default_value_t = 3)]
     check_first: u32,
+    /// Check tasks go only to workers with at least N completed tasks.
+    #[arg(long, env = "CT_CHECK_MIN_TASKS", default_value_t = 2)]
+    check_min_tasks: u64,
+    /// Share (0 to 1) of completed ranges the manager re-fetches itself and compares.
+    #[arg(long, env = "CT_AUDIT_SHARE", default_value_t = 0.001)]
+    audit_share: f64,
+    /// Seconds between rounds of due audits (0 disables the loop).
+    #[arg(long, env = "CT_AUDIT_SECS", default_value_t = 10)]
+    audit_secs: u64,
+    /// Workers register only with this secret (closed deployments).
+    #[arg(long, env = "CT_REGISTRATION_SECRET", hide_env_values = true)]
+    registration_secret: Option<String>,
+    /// Registrations per client address per hour (0: unlimited).
+    #[arg(long, env = "CT_REGISTRATIONS_PER_HOUR", default_value_t = 30)]
+    registrations_per_hour: u32,
+    /// Take the client's address from this header (set it only behind a
+    /// reverse proxy that overwrites it, e.g. nginx's X-Real-IP).
+    #[arg(long, env = "CT_CLIENT_ADDRESS_HEADER")]
+    client_address_header: Option<String>,
     /// Database pool size.
     #[arg(long, env = "CT_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
@@ -155,6 +174,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 matcher,
                 check_share: args.check_share.clamp(0.0, 1.0),
                 check_first: args.check_first,
+                check_min_tasks: args.check_min_tasks,
+                audit_share: args.audit_share.clamp(0.0, 1.0),
+                audit_interval: secs(args.audit_secs),
+                registration_secret: args.registration_secret.filter(|s| !s.is_empty()),
+                registrations_per_hour: args.registrations_per_hour,
+                client_address_header: args.client_address_header.filter(|h| !h.is_empty()),
                 ..Config::default()
             };
             create_database(&url).await?;
@@ -221,7 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\tenabled={}\tpriority={}\ttree_size={}\ttasks={}/{}\tverified=[{},{})\tverified_entries={}\tunproven_entries={} {}\tmissing_entries={} {}\tchecks_pending={}\tchecks_failed={}",
+                    "{}\t{}\t{}\t{}\tenabled={}\tpriority={}\ttree_size={}\ttasks={}/{}\tverified=[{},{})\tverified_entries={}\tlog_fault_entries={} {}\tmissing_entries={} {}\tchecks_pending={}\tchecks_failed={}",
                     l.id,
                     l.kind,
                     l.url,
@@ -234,8 +259,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     l.start_index,
                     p.verified_until,
                     p.entries_verified,
-                    p.entries_unproven,
-                    ranges(&p.unproven),
+                    p.entries_faulty,
+                    ranges(&p.faults),
                     p.entries_missing,
                     ranges(&p.gaps),
                     p.checks_pending,

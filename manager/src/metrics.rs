@@ -31,6 +31,11 @@ pub struct Metrics {
     pub ranges_unproven: AtomicU64,
     pub ranges_mismatched: AtomicU64,
     pub workers_flagged: AtomicU64,
+    /// HTTP requests to logs for the manager's own audits and second opinions.
+    pub audit_requests: AtomicU64,
+    pub audits_passed: AtomicU64,
+    pub audits_failed: AtomicU64,
+    pub registrations_refused: AtomicU64,
 }
 
 /// Adds to a counter.
@@ -164,7 +169,31 @@ impl Metrics {
             g(&self.sth_fetch_errors),
         );
 
-        let rows: Vec<(String, i64)> =
+        counter(
+            &mut out,
+            "ctjp_audit_requests_total",
+            "HTTP requests to logs for the manager's own audits of completed ranges.",
+            g(&self.audit_requests),
+        );
+        counter(
+            &mut out,
+            "ctjp_audits_passed_total",
+            "Audited ranges whose completer's set equals the manager's.",
+            g(&self.audits_passed),
+        );
+        counter(
+            &mut out,
+            "ctjp_audits_failed_total",
+            "Audited ranges whose completer omitted matches.",
+            g(&self.audits_failed),
+        );
+        counter(
+            &mut out,
+            "ctjp_registrations_refused_total",
+            "Registrations refused (rate limit per address, secret).",
+            g(&self.registrations_refused),
+        );
+        let rows: Vec<(ct_db::TaskState, i64)> =
             sqlx::query_as("SELECT state, CAST(COUNT(*) AS SIGNED) FROM tasks GROUP BY state")
                 .fetch_all(pool)
                 .await?;

@@ -1,101 +1,69 @@
-//! Planning: cut each log's `[start, tree_size)` into tasks aligned on
-//! `2^k` entries (the last one shorter), using only verified tree heads. As
-//! the tree grows, a still pending short last task is extended and new tasks
-//! are added; planning is idempotent (`UNIQUE (log_id, start_index)`).
+//! Planning: cut each log's `[start, tree_size)` into tasks, using only
+//! verified tree heads. Every task is a complete aligned subtree (`2^k`
+//! entries starting at a multiple of `2^k`, at most the configured task
+//! size), so each range can be proven against any verified head at least as
+//! large as its end, also while the log grows. A task's range never changes
+//! once planned; planning is idempotent.
 
+use ct_db::TaskStore;
 use sqlx::MySqlPool;
 
-use crate::db;
 use crate::error::Result;
 
-/// The ranges that cover `[from, to)`, each ending on a multiple of `size`
-/// or at `to`.
+/// The complete aligned subtrees that cover `[from, to)`, each at most
+/// `size` entries (rounded down to a power of two): full aligned tasks
+/// where they fit, halving at the edges.
 pub fn ranges(from: u64, to: u64, size: u64) -> Vec<(u64, u64)> {
-    let size = size.max(1);
+    let size = if size <= 1 {
+        1
+    } else {
+        1u64 << (63 - size.leading_zeros())
+    };
     let mut out = Vec::new();
     let mut s = from;
     while s < to {
-        let e = (s / size).saturating_add(1).saturating_mul(size).min(to);
-        out.push((s, e));
-        s = e;
+        let mut w = size;
+        while w > 1 && (s % w != 0 || s.saturating_add(w) > to) {
+            w /= 2;
+        }
+        out.push((s, s + w));
+        s += w;
     }
     out
 }
 
 /// Plans one log; returns how many tasks were added.
-pub async fn plan_log(pool: &MySqlPool, log_id: u64, task_size_log2: u32) -> Result<u64> {
+pub async fn plan_log(
+    pool: &MySqlPool,
+    store: &TaskStore,
+    log_id: u64,
+    task_size_log2: u32,
+) -> Result<u64> {
     let size = 1u64 << task_size_log2.min(40);
-    let mut tx = pool.begin().await?;
-    let Some((start, planned, enabled, priority)): Option<(u64, u64, bool, i32)> = sqlx::query_as(
-        "SELECT start_index, planned_end, enabled, priority FROM logs WHERE id = ? FOR UPDATE",
-    )
-    .bind(log_id)
-    .fetch_optional(&mut *tx)
-    .await?
+    let Some((start, planned)): Option<(u64, u64)> =
+        sqlx::query_as("SELECT start_index, planned_end FROM logs WHERE id = ?")
+            .bind(log_id)
+            .fetch_optional(pool)
+            .await?
     else {
         return Ok(0);
     };
     let (tree_size,): (Option<u64>,) =
         sqlx::query_as("SELECT MAX(tree_size) FROM sths WHERE log_id = ? AND verified = 1")
             .bind(log_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(pool)
             .await?;
     let Some(tree_size) = tree_size else {
         return Ok(0);
     };
-    let mut from = planned.max(start);
+    let from = planned.max(start);
     if tree_size <= from {
-        tx.commit().await?;
         return Ok(0);
     }
-    // Extend a short, still pending last task up to its block's end.
-    let last: Option<(u64, u64, u64, String)> = sqlx::query_as(
-        "SELECT id, start_index, end_index, state FROM tasks WHERE log_id = ? AND check_of = 0 \
-         ORDER BY start_index DESC LIMIT 1 FOR UPDATE",
-    )
-    .bind(log_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some((id, s, e, state)) = last
-        && e == from
-        && state == "pending"
-        && e % size != 0
-    {
-        let block_end = (s / size + 1) * size;
-        let new_end = block_end.min(tree_size);
-        sqlx::query("UPDATE tasks SET end_index = ? WHERE id = ?")
-            .bind(new_end)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        from = new_end;
-    }
-    let now = db::now_ms();
-    let mut added = 0;
-    for chunk in ranges(from, tree_size, size).chunks(500) {
-        let sql = format!(
-            "INSERT IGNORE INTO tasks (log_id, start_index, end_index, next_index, enabled, priority, created_at) VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for (s, e) in chunk {
-            q = q
-                .bind(log_id)
-                .bind(s)
-                .bind(e)
-                .bind(s)
-                .bind(enabled)
-                .bind(priority)
-                .bind(now);
-        }
-        added += q.execute(&mut *tx).await?.rows_affected();
-    }
-    sqlx::query("UPDATE logs SET planned_end = ? WHERE id = ?")
-        .bind(tree_size)
-        .bind(log_id)
-        .execute(&mut *tx)
+    let planned_ranges = ranges(from, tree_size, size);
+    let added = store
+        .plan(log_id, planned, &planned_ranges, tree_size)
         .await?;
-    tx.commit().await?;
     if added > 0 {
         tracing::info!(
             log.id = log_id,
@@ -110,12 +78,34 @@ pub async fn plan_log(pool: &MySqlPool, log_id: u64, task_size_log2: u32) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ct_core::merkle::subtree_level;
 
     #[test]
     fn aligned_ranges() {
         assert_eq!(ranges(0, 10, 4), vec![(0, 4), (4, 8), (8, 10)]);
-        assert_eq!(ranges(5, 13, 4), vec![(5, 8), (8, 12), (12, 13)]);
+        assert_eq!(ranges(5, 13, 4), vec![(5, 6), (6, 8), (8, 12), (12, 13)]);
         assert_eq!(ranges(8, 8, 4), vec![]);
         assert_eq!(ranges(0, 4, 4), vec![(0, 4)]);
+        assert_eq!(ranges(0, 7, 6), vec![(0, 4), (4, 6), (6, 7)]);
+    }
+
+    /// A log that grows poll by poll: every planned range is a complete
+    /// subtree, so it is provable against every later head.
+    #[test]
+    fn every_range_of_a_growing_log_is_a_complete_subtree() {
+        let mut planned = 0;
+        for size in [5000u64, 5013, 5500, 8191, 8192, 12_000, 17_700] {
+            for (s, e) in ranges(planned, size, 4096) {
+                let w = e - s;
+                assert!(w.is_power_of_two() && s % w == 0, "[{s}, {e})");
+                for later in [e, size, size + 1, size * 2] {
+                    assert!(
+                        subtree_level(s, e, later).is_some(),
+                        "[{s}, {e}) in {later}"
+                    );
+                }
+            }
+            planned = size;
+        }
     }
 }

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use ct_core::checkpoint::Checkpoint;
-use ct_core::protocol::LogKind;
 use ct_core::rfc6962::GetSth;
 use ct_core::sth::LogKey;
 use serde::{Deserialize, Serialize};
@@ -23,7 +22,7 @@ const MAX_STH_BYTES: usize = 64 * 1024;
 #[derive(Debug, FromRow)]
 struct PollRow {
     url: String,
-    kind: String,
+    kind: ct_db::LogKind,
     monitoring_url: Option<String>,
     public_key: Vec<u8>,
 }
@@ -78,8 +77,8 @@ async fn fetch_head(
     log: &PollRow,
     key: &LogKey,
 ) -> std::result::Result<Head, String> {
-    match LogKind::parse(&log.kind) {
-        Some(LogKind::Static) => {
+    match log.kind {
+        ct_db::LogKind::Static => {
             let base = log.monitoring_url.as_deref().unwrap_or(&log.url);
             let text = fetch_text(state, &format!("{base}checkpoint")).await?;
             let cp = Checkpoint::parse(&text).map_err(|e| format!("checkpoint: {e}"))?;
@@ -107,7 +106,7 @@ async fn fetch_head(
                 verdict,
             })
         }
-        _ => {
+        ct_db::LogKind::Rfc6962 => {
             let text = fetch_text(state, &format!("{}ct/v1/get-sth", log.url)).await?;
             let sth: GetSth = serde_json::from_str(&text).map_err(|e| format!("get-sth: {e}"))?;
             let root = sth.root_hash();
@@ -191,8 +190,13 @@ pub async fn poll_log(state: &AppState, log_id: u64) -> Result<PollOutcome> {
         .bind(log_id)
         .execute(&state.pool)
         .await?;
-    outcome.tasks_added =
-        planner::plan_log(&state.pool, log_id, state.config.task_size_log2).await?;
+    outcome.tasks_added = planner::plan_log(
+        &state.pool,
+        &state.store,
+        log_id,
+        state.config.task_size_log2,
+    )
+    .await?;
     Ok(outcome)
 }
 
@@ -215,11 +219,7 @@ pub async fn run(state: AppState, every: Duration, mut stop: watch::Receiver<boo
         if *stop.borrow() {
             return;
         }
-        let poll = async {
-            poll_all(&state).await?;
-            // New heads may prove ranges left unproven.
-            crate::integrity::verify_pending(&state, None).await
-        };
+        let poll = poll_all(&state);
         tokio::select! {
             r = poll => if let Err(e) = r { tracing::warn!(error = %e, "tree head poll round failed") },
             _ = stop.changed() => return,

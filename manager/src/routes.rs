@@ -17,6 +17,8 @@ use axum::{Router, extract::DefaultBodyLimit};
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use ct_core::protocol::ErrorCode;
+
 use crate::AppState;
 use crate::error::{Error, body};
 
@@ -45,14 +47,31 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Path<T> {
     }
 }
 
+/// `axum::extract::Query` whose rejections answer with our error shape.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Query<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|r| Error::bad_request(r.body_text()))?;
+        Ok(Query(v))
+    }
+}
+
 async fn not_found() -> impl IntoResponse {
-    (StatusCode::NOT_FOUND, body("not_found", "no such endpoint"))
+    (
+        StatusCode::NOT_FOUND,
+        body(ErrorCode::NotFound, "no such endpoint"),
+    )
 }
 
 async fn method_not_allowed() -> impl IntoResponse {
     (
         StatusCode::METHOD_NOT_ALLOWED,
-        body("method_not_allowed", "method not allowed here"),
+        body(ErrorCode::MethodNotAllowed, "method not allowed here"),
     )
 }
 
@@ -60,9 +79,40 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     tracing::error!("a request handler panicked");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        body("internal", "internal error; it has been logged"),
+        body(ErrorCode::Internal, "internal error; it has been logged"),
     )
         .into_response()
+}
+
+/// The caller's address: the peer of the connection, or, behind a reverse
+/// proxy configured with `--client-address-header`, that header's first
+/// address. Empty when neither is known (an in-process test).
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        if let Some(h) = state.config.client_address_header.as_deref() {
+            let v = parts
+                .headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
+            if let Some(v) = v {
+                return Ok(ClientAddr(v.to_owned()));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        Ok(ClientAddr(peer))
+    }
 }
 
 /// The whole application.

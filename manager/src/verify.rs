@@ -20,7 +20,6 @@
 use std::collections::HashMap;
 
 use ct_core::merkle::{Hash, leaf_hash, node_hash, split_point, verify_inclusion};
-use ct_core::protocol::LogKind;
 use ct_core::rfc6962::{GetEntryAndProof, GetProofByHash, decode_hashes};
 use ct_core::tiles::{TILE_WIDTH, TileId, TileKind, decode_hash_tile, tile_width};
 use serde::{Deserialize, Serialize};
@@ -109,7 +108,7 @@ pub fn upper_path_ranges(start: u64, end: u64, tree_size: u64) -> Vec<(u64, u64)
 pub struct Target {
     pub log_id: u64,
     pub url: String,
-    pub kind: String,
+    pub kind: ct_db::LogKind,
     pub monitoring_url: Option<String>,
     pub start_index: u64,
     pub end_index: u64,
@@ -178,8 +177,8 @@ pub async fn prove(
         )));
     };
     let started = std::time::Instant::now();
-    let upper = match LogKind::parse(&t.kind) {
-        Some(LogKind::Static) => {
+    let upper = match t.kind {
+        ct_db::LogKind::Static => {
             let base = t.monitoring_url.as_deref().unwrap_or(&t.url);
             let mut tiles = Tiles::new(state, base, tree_size);
             match tiles.proof(start, end, &root).await {
@@ -203,7 +202,7 @@ pub async fn prove(
                 Err(e) => return Ok(Proof::Unproven(e)),
             }
         }
-        _ => {
+        ct_db::LogKind::Rfc6962 => {
             match rfc_upper_path(state, &t.url, start, level, tree_size, &root, first_leaf).await {
                 Ok(upper) => upper,
                 Err(e) => return Ok(Proof::Unproven(e)),

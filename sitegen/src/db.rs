@@ -44,30 +44,9 @@ pub struct LogRow {
     pub progress: Progress,
 }
 
-/// Task-derived progress of one log.
-#[derive(Debug, Clone, Default, Serialize, FromRow)]
-pub struct Progress {
-    pub log_id: i64,
-    /// Entries fetched (sum of next_index - start_index over tasks).
-    pub collected: i64,
-    /// Entries in tasks that are done and carry a subtree hash.
-    pub done_hashed: i64,
-    /// Entries in tasks that are done without a subtree hash.
-    pub done_unhashed: i64,
-    /// Entries of pending or leased tasks not fetched yet.
-    pub open: i64,
-    /// Entries of tasks planned so far (max end_index).
-    pub planned_end: i64,
-    pub tasks_pending: i64,
-    pub tasks_leased: i64,
-    pub tasks_done: i64,
-    pub tasks_other: i64,
-    pub errors: i64,
-    pub rate_limited: i64,
-    pub matches: i64,
-    #[sqlx(default)]
-    pub failed_entries: i64,
-}
+/// Progress of one log: [`ct_db::progress`], the numbers the manager's
+/// API shows too.
+pub use ct_db::progress::Progress;
 
 /// A signed tree head as fetched.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -226,37 +205,10 @@ pub async fn logs(pool: &MySqlPool) -> Result<Vec<LogRow>> {
     )
     .fetch_all(pool)
     .await?;
-    let progress = sqlx::query_as::<_, Progress>(
-        "SELECT CAST(log_id AS SIGNED) AS log_id, \
-           CAST(SUM(next_index - start_index) AS SIGNED) AS collected, \
-           CAST(SUM(IF(state = 'done' AND proof_state = 'verified', end_index - start_index, 0)) AS SIGNED) AS done_hashed, \
-           CAST(SUM(IF(state = 'done' AND (proof_state IS NULL OR proof_state <> 'verified'), end_index - start_index, 0)) AS SIGNED) AS done_unhashed, \
-           CAST(SUM(IF(state <> 'done', end_index - next_index, 0)) AS SIGNED) AS open, \
-           CAST(MAX(end_index) AS SIGNED) AS planned_end, \
-           CAST(SUM(state = 'pending') AS SIGNED) AS tasks_pending, \
-           CAST(SUM(state = 'leased') AS SIGNED) AS tasks_leased, \
-           CAST(SUM(state = 'done') AS SIGNED) AS tasks_done, \
-           CAST(SUM(state NOT IN ('pending', 'leased', 'done')) AS SIGNED) AS tasks_other, \
-           CAST(SUM(errors + lease_errors) AS SIGNED) AS errors, \
-           CAST(SUM(rate_limited + lease_rate_limited) AS SIGNED) AS rate_limited, \
-           CAST(SUM(matches + lease_matches) AS SIGNED) AS matches \
-         FROM tasks WHERE check_of = 0 GROUP BY log_id",
-    )
-    .fetch_all(pool)
-    .await?;
-    let failed: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
-        "SELECT CAST(log_id AS SIGNED), COUNT(*) FROM failed_entries GROUP BY log_id",
-    )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
-    let mut by_log: HashMap<i64, Progress> = progress.into_iter().map(|p| (p.log_id, p)).collect();
+    let mut by_log = ct_db::progress::progress_all(pool).await?;
     for r in &mut rows {
-        let mut p = by_log.remove(&r.id).unwrap_or_default();
-        p.log_id = r.id;
-        p.failed_entries = failed.get(&r.id).copied().unwrap_or(0);
-        r.progress = p;
+        let id = u64::try_from(r.id).unwrap_or(0);
+        r.progress = by_log.remove(&id).unwrap_or_default();
     }
     Ok(rows)
 }

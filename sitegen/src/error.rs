@@ -9,6 +9,8 @@ pub enum Error {
     Config(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Store(#[from] ct_db::Error),
     #[error("template {name}: {source:#}")]
     Template {
         name: String,

@@ -393,7 +393,7 @@ impl Site {
                     chart => Value::from_safe_string(chart),
                     errors_30d => w.map_or(0, |w| w.errors),
                     rate_limits_30d => w.map_or(0, |w| w.rate_limit_hits),
-                    unplanned => (l.tree_size - l.progress.planned_end.max(l.start_index)).max(0),
+                    unplanned => (l.tree_size - i64::try_from(l.progress.planned_end).unwrap_or(i64::MAX).max(l.start_index)).max(0),
                     ..common.clone()
                 },
             )?;
@@ -552,8 +552,9 @@ impl Site {
             "totals": data.totals,
             "logs": data.logs.iter().map(|l| serde_json::json!({
                 "id": l.id, "url": l.url, "description": l.description, "operator": l.operator,
-                "state": l.state, "tree_size": l.tree_size, "collected": l.progress.collected,
-                "open": l.progress.open, "planned_end": l.progress.planned_end,
+                "state": l.state, "tree_size": l.tree_size, "collected": l.progress.entries_verified,
+                "verified_until": l.progress.verified_until, "faulty": l.progress.entries_faulty,
+                "open": l.progress.entries_missing, "planned_end": l.progress.planned_end,
                 "errors": l.progress.errors, "rate_limited": l.progress.rate_limited,
                 "failed_entries": l.progress.failed_entries,
             })).collect::<Vec<_>>(),

@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use ct_core::protocol::{
-    ClaimRequest, ClaimResponse, CompleteRequest, ErrorBody, FailRequest, HeartbeatRequest,
-    HeartbeatResponse, RegisterRequest, RegisterResponse, TaskAck, UploadRequest, UploadResponse,
+    ClaimRequest, ClaimResponse, CompleteRequest, ErrorBody, ErrorCode, FailRequest,
+    HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, TaskAck, UploadRequest,
+    UploadResponse,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -23,7 +24,7 @@ pub enum ClientError {
     #[error("manager refused ({status} {code}): {message}")]
     Refused {
         status: u16,
-        code: String,
+        code: ErrorCode,
         message: String,
     },
     /// The manager answered 429 or 5xx (and kept answering so while retries
@@ -32,7 +33,7 @@ pub enum ClientError {
     Transient {
         path: String,
         status: u16,
-        code: String,
+        code: ErrorCode,
         message: String,
     },
     /// The manager could not be reached, or its answer was not what the
@@ -54,11 +55,11 @@ impl ClientError {
         }
     }
 
-    /// The `error.code` of the manager's JSON error body (`"unknown"` when
+    /// The `error.code` of the manager's JSON error body (`Other` when
     /// the body was not one), if it answered with an error.
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            ClientError::Refused { code, .. } | ClientError::Transient { code, .. } => Some(code),
+            ClientError::Refused { code, .. } | ClientError::Transient { code, .. } => Some(*code),
             ClientError::Unavailable(_) | ClientError::Cancelled => None,
         }
     }
@@ -129,7 +130,7 @@ impl ManagerClient {
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(b) => (b.error.code, b.error.message),
             Err(_) => (
-                "unknown".into(),
+                ErrorCode::Other,
                 String::from_utf8_lossy(&bytes).chars().take(200).collect(),
             ),
         };
@@ -316,15 +317,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_refusal_carries_its_status_and_code() {
-        let e = claim_error(409, r#"{"error":{"code":"lease_lost","message":"gone"}}"#).await;
+        let e = claim_error(409, r#"{"error":{"code":"not_leased","message":"gone"}}"#).await;
         assert!(matches!(e, ClientError::Refused { .. }), "{e:?}");
-        assert_eq!((e.status(), e.code()), (Some(409), Some("lease_lost")));
+        assert_eq!(
+            (e.status(), e.code()),
+            (Some(409), Some(ErrorCode::NotLeased))
+        );
     }
 
     #[tokio::test]
     async fn without_retries_a_503_comes_back_at_once() {
-        let e = claim_error(503, r#"{"error":{"code":"busy","message":"later"}}"#).await;
-        assert_eq!((e.status(), e.code()), (Some(503), Some("busy")));
+        let e = claim_error(503, r#"{"error":{"code":"unavailable","message":"later"}}"#).await;
+        assert_eq!(
+            (e.status(), e.code()),
+            (Some(503), Some(ErrorCode::Unavailable))
+        );
         assert_eq!(
             e.to_string(),
             "manager unavailable: /v1/tasks/claim answered 503"
@@ -332,8 +339,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_body_that_is_not_an_error_body_is_code_unknown() {
+    async fn a_body_that_is_not_an_error_body_is_code_other() {
         let e = claim_error(400, "not json").await;
-        assert_eq!((e.status(), e.code()), (Some(400), Some("unknown")));
+        assert_eq!((e.status(), e.code()), (Some(400), Some(ErrorCode::Other)));
     }
 }

@@ -43,6 +43,9 @@ pub struct PendingMatch {
     pub fingerprint: Option<Hash>,
     pub timestamp: u64,
     pub entry_type: EntryType,
+    /// Set for an entry that does not decode: it is uploaded too (with its
+    /// audit path), so that the manager records the log's malformed entry.
+    pub malformed: Option<String>,
 }
 
 /// Records one examined entry; a match also gets its raw bytes, which are
@@ -52,19 +55,32 @@ fn record(out: &mut Decoded, index: u64, e: Examined, raw: impl FnOnce() -> (Str
     if let Some(err) = &e.error {
         out.errors.push((index, err.clone()));
     }
-    if e.matched()
-        && let (Some(h), Some(t), Some(et)) = (e.leaf_hash, e.timestamp, e.entry_type)
-    {
+    if let Some(m) = e.found {
+        let (leaf_input, extra) = raw();
+        out.matches.push(PendingMatch {
+            index,
+            leaf_hash: m.leaf_hash,
+            leaf_input,
+            extra,
+            names: m.names,
+            fingerprint: Some(m.fingerprint),
+            timestamp: e.timestamp.unwrap_or(0),
+            entry_type: e.entry_type.unwrap_or(EntryType::X509),
+            malformed: None,
+        });
+    } else if let (Some(h), Some(err), None) = (e.leaf_hash, &e.error, &e.cert) {
+        // Undecodable: the manager records it once its audit path proves it.
         let (leaf_input, extra) = raw();
         out.matches.push(PendingMatch {
             index,
             leaf_hash: h,
             leaf_input,
             extra,
-            names: e.matched_names,
+            names: Vec::new(),
             fingerprint: e.fingerprint,
-            timestamp: t,
-            entry_type: et,
+            timestamp: e.timestamp.unwrap_or(0),
+            entry_type: e.entry_type.unwrap_or(EntryType::X509),
+            malformed: Some(err.clone()),
         });
     }
 }

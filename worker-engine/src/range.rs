@@ -36,6 +36,10 @@ pub struct MatchedEntry {
     pub fingerprint: Option<String>,
     pub timestamp: u64,
     pub entry_type: EntryType,
+    /// An entry that does not decode (not a match): uploaded so that the
+    /// manager records the log's malformed entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub malformed: Option<String>,
 }
 
 /// What fetching a range produced.
@@ -420,9 +424,11 @@ async fn advance(
             unacked.extend(decoded.matches.iter().map(|m| m.index));
         }
         for m in decoded.matches {
-            s.matches += 1;
-            LogStats::add(&ctx.stats.matches, 1);
-            ctx.stats.push_names(&m.names);
+            if m.malformed.is_none() {
+                s.matches += 1;
+                LogStats::add(&ctx.stats.matches, 1);
+                ctx.stats.push_names(&m.names);
+            }
             if sink.send(finish(m)).await.is_err() {
                 s.failure
                     .get_or_insert_with(|| "match receiver closed".to_owned());
@@ -452,5 +458,6 @@ fn finish(m: PendingMatch) -> MatchedEntry {
         fingerprint: m.fingerprint.map(hex::encode),
         timestamp: m.timestamp,
         entry_type: m.entry_type,
+        malformed: m.malformed,
     }
 }

@@ -57,13 +57,21 @@ pub struct Source {
     issuers: Mutex<HashMap<Hash, Arc<Vec<u8>>>>,
 }
 
-/// Builds the shared HTTP client: rustls, timeouts on every request.
-pub fn http_client(user_agent: &str) -> anyhow::Result<reqwest::Client> {
+/// Builds the shared HTTP client: rustls, timeouts on every request, no
+/// redirects followed (log URLs come from the admin's list), and optionally
+/// bound to `local_address` (multi-homed hosts; several workers on
+/// 127.0.0.x in tests).
+pub fn http_client(
+    user_agent: &str,
+    local_address: Option<std::net::IpAddr>,
+) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .user_agent(user_agent)
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(64)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(local_address)
         .build()?)
 }
 

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use ct_core::matcher::Matcher;
 use ct_core::protocol::{
-    CompleteRequest, FailRequest, HeartbeatRequest, RegisterRequest, TaskLease, TaskProgress,
-    TaskStatus, UploadEntry, UploadRequest,
+    CompleteRequest, FailRequest, Hash32, HeartbeatRequest, RegisterRequest, TaskLease,
+    TaskProgress, TaskStatus, UploadEntry, UploadRequest,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapt::Adaptive;
 use crate::client::{ClientError, ManagerClient};
-use crate::range::{LogCtx, MatchedEntry, Progress, fetch_range};
+use crate::range::{LogCtx, MatchedEntry, Progress, RangeOutcome, fetch_range};
 use crate::source::{LogKind, Source, http_client};
 use crate::spool::{Spool, SpoolBatch};
 use crate::view::{EngineView, ScalingEvent};
@@ -43,6 +43,10 @@ pub struct WorkerConfig {
     /// How long shutdown may take to flush uploads.
     pub drain_timeout: Duration,
     pub matcher: Matcher,
+    /// The manager's registration secret, for closed deployments.
+    pub registration_secret: Option<String>,
+    /// Bind every connection (to logs and the manager) to this address.
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 /// What the state directory keeps between runs.
@@ -123,6 +127,7 @@ async fn load_or_register(
             &RegisterRequest {
                 name: config.name.clone(),
                 version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+                registration_secret: config.registration_secret.clone(),
             },
             cancel,
         )
@@ -156,7 +161,10 @@ pub async fn run(
     view: Arc<EngineView>,
     cancel: CancellationToken,
 ) -> Result<()> {
-    let http = http_client(concat!("ct-worker/", env!("CARGO_PKG_VERSION")))?;
+    let http = http_client(
+        concat!("ct-worker/", env!("CARGO_PKG_VERSION")),
+        config.local_address,
+    )?;
     let anonymous = ManagerClient::new(&config.manager_url, http.clone());
     let reg = match load_or_register(&config, &anonymous, &view, &cancel).await {
         Ok(reg) => reg,
@@ -413,84 +421,119 @@ async fn run_task(inner: Arc<Inner>, running: Arc<Running>) {
         // Lost or replaced: the manager resumes from our acknowledged
         // progress, so nothing is uploaded or completed here.
     } else if outcome.next_index == lease.end && outcome.failure.is_none() {
-        let subtree = outcome.subtree_hash;
-        let width = lease.end - lease.start;
-        let mine: Vec<&MatchedEntry> = matches
-            .iter()
-            .filter(|m| m.index >= lease.next_index)
-            .collect();
-        let mut settled = Vec::new();
-        let mut ok = true;
-        for chunk in mine.chunks(inner.config.upload_batch.max(1)) {
-            let entries: Vec<UploadEntry> = chunk
-                .iter()
-                .map(|m| UploadEntry {
-                    index: m.index,
-                    leaf_input: m.leaf_input.clone(),
-                    extra_data: m.extra_data.clone(),
-                    audit_path: outcome
-                        .tree
-                        .inclusion_proof(m.index - lease.start, width)
-                        .map(|p| p.iter().map(hex::encode).collect())
-                        .unwrap_or_default(),
-                })
-                .collect();
-            let batch = SpoolBatch {
-                task_id: lease.task_id,
-                request: UploadRequest {
-                    entries,
-                    subtree_hash: subtree.map(hex::encode),
-                },
-            };
-            match enqueue(&inner, batch).await {
-                Ok(rx) => settled.push(rx),
-                Err(e) => {
-                    tracing::error!(task.id = lease.task_id, error = %e, "cannot spool uploads");
-                    ok = false;
-                    break;
-                }
+        match outcome.subtree_hash {
+            Some(subtree) => {
+                upload_and_complete(&inner, &lease, &outcome, &matches, Hash32(subtree)).await
             }
-        }
-        for rx in settled {
-            ok &= rx.await.unwrap_or(false);
-        }
-        if ok {
-            let req = CompleteRequest {
-                next_index: lease.end,
-                entries: lease.end - lease.next_index,
-                matches: mine.len() as u64,
-                errors: outcome.errors.len() as u64,
-                rate_limited: outcome.rate_limited,
-                subtree_hash: subtree.map(hex::encode),
-                ..CompleteRequest::default()
-            };
-            match inner
-                .client
-                .complete(lease.task_id, &req, &CancellationToken::new())
-                .await
-            {
-                Ok(ack) => {
-                    inner.view.tasks_done.fetch_add(1, Relaxed);
-                    tracing::info!(task.id = lease.task_id, state = %ack.state, matches = mine.len(), "task complete");
-                }
-                Err(e) => tracing::warn!(task.id = lease.task_id, error = %e, "complete refused"),
+            None => {
+                // An entry that is not base64 cannot be hashed: the range
+                // cannot be proven, so it goes back for another worker.
+                give_back(
+                    &inner,
+                    &lease,
+                    "the log served an entry that cannot be hashed",
+                )
+                .await;
             }
         }
     } else if let Some(failure) = &outcome.failure {
-        let req = FailRequest {
-            error: failure.clone(),
-            index: reported_next(&running),
-        };
-        if let Err(e) = inner
-            .client
-            .fail(lease.task_id, &req, &CancellationToken::new())
-            .await
-        {
-            tracing::warn!(task.id = lease.task_id, error = %e, "reporting the failure failed");
-        }
-        tracing::warn!(task.id = lease.task_id, error = %failure, "task failed");
+        give_back(&inner, &lease, failure).await;
     }
     finish_task(&inner, &running).await;
+}
+
+/// Gives a task back to the manager (it returns to the pool whole).
+async fn give_back(inner: &Inner, lease: &TaskLease, why: &str) {
+    let req = FailRequest {
+        error: why.to_owned(),
+        index: lease.start,
+    };
+    if let Err(e) = inner
+        .client
+        .fail(lease.task_id, &req, &CancellationToken::new())
+        .await
+    {
+        tracing::warn!(task.id = lease.task_id, error = %e, "reporting the failure failed");
+    }
+    tracing::warn!(task.id = lease.task_id, error = %why, "task given back");
+}
+
+/// Uploads every match (and every malformed entry) of a whole range with
+/// its audit path, then completes the task with the range's subtree hash.
+async fn upload_and_complete(
+    inner: &Inner,
+    lease: &TaskLease,
+    outcome: &RangeOutcome,
+    matches: &[MatchedEntry],
+    subtree: Hash32,
+) {
+    let width = lease.end - lease.start;
+    let first_leaf = outcome.tree.range_hash(0, 1).ok().map(Hash32);
+    let mine: Vec<&MatchedEntry> = matches
+        .iter()
+        .filter(|m| m.index >= lease.start && m.index < lease.end)
+        .collect();
+    let mut settled = Vec::new();
+    let mut ok = true;
+    for chunk in mine.chunks(inner.config.upload_batch.max(1)) {
+        let entries: Vec<UploadEntry> = chunk
+            .iter()
+            .map(|m| UploadEntry {
+                index: m.index,
+                leaf_input: m.leaf_input.clone(),
+                extra_data: m.extra_data.clone(),
+                audit_path: outcome
+                    .tree
+                    .inclusion_proof(m.index - lease.start, width)
+                    .map(|p| p.into_iter().map(Hash32).collect())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let batch = SpoolBatch {
+            task_id: lease.task_id,
+            request: UploadRequest {
+                entries,
+                subtree_hash: subtree,
+                first_leaf_hash: first_leaf,
+            },
+        };
+        match enqueue(inner, batch).await {
+            Ok(rx) => settled.push(rx),
+            Err(e) => {
+                tracing::error!(task.id = lease.task_id, error = %e, "cannot spool uploads");
+                ok = false;
+                break;
+            }
+        }
+    }
+    for rx in settled {
+        ok &= rx.await.unwrap_or(false);
+    }
+    if !ok {
+        give_back(inner, lease, "uploads could not be delivered").await;
+        return;
+    }
+    let real = mine.iter().filter(|m| m.malformed.is_none()).count() as u64;
+    let req = CompleteRequest {
+        next_index: lease.end,
+        entries: width,
+        matches: real,
+        errors: (outcome.errors.len() as u64).min(width),
+        rate_limited: outcome.rate_limited,
+        subtree_hash: subtree,
+        first_leaf_hash: first_leaf,
+    };
+    match inner
+        .client
+        .complete(lease.task_id, &req, &CancellationToken::new())
+        .await
+    {
+        Ok(ack) => {
+            inner.view.tasks_done.fetch_add(1, Relaxed);
+            tracing::info!(task.id = lease.task_id, state = ?ack.state, matches = real, "task complete");
+        }
+        Err(e) => tracing::warn!(task.id = lease.task_id, error = %e, "complete refused"),
+    }
 }
 
 async fn finish_task(inner: &Inner, running: &Arc<Running>) {

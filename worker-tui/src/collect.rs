@@ -51,7 +51,7 @@ pub async fn run(args: CollectArgs) -> Result<()> {
     } else {
         LogKind::Rfc6962
     };
-    let client = http_client(concat!("ct-worker/", env!("CARGO_PKG_VERSION")))?;
+    let client = http_client(concat!("ct-worker/", env!("CARGO_PKG_VERSION")), None)?;
     let source = Arc::new(Source::new(kind, &args.log_url, client));
     let end = match args.end {
         Some(e) => e,

@@ -71,6 +71,13 @@ struct RunArgs {
     /// Seconds shutdown may spend flushing uploads.
     #[arg(long, env = "CT_DRAIN_SECS", default_value_t = 30)]
     drain_secs: u64,
+    /// The manager's registration secret (only closed deployments have one).
+    #[arg(long, env = "CT_REGISTRATION_SECRET", hide_env_values = true)]
+    registration_secret: Option<String>,
+    /// Bind every outgoing connection (to logs and the manager) to this local
+    /// address: multi-homed hosts, or several workers on 127.0.0.x.
+    #[arg(long, env = "CT_LOCAL_ADDRESS")]
+    local_address: Option<std::net::IpAddr>,
     /// Directory for daily-rotated log files (none when absent).
     #[arg(long, env = "CT_LOG_DIR")]
     log_dir: Option<PathBuf>,
@@ -204,6 +211,8 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         spool_limit_bytes: args.spool_mib.saturating_mul(1 << 20),
         drain_timeout: Duration::from_secs(args.drain_secs),
         matcher: args.matching.matcher()?,
+        registration_secret: args.registration_secret.filter(|s| !s.is_empty()),
+        local_address: args.local_address,
     };
     async_main(async move {
         let view = worker_engine::view::EngineView::new();

@@ -99,28 +99,11 @@ pub async fn revoke(
     _: Admin,
     Path(id): Path<u64>,
 ) -> Result<Json<Revoked>> {
-    let mut tx = state.pool.begin().await?;
-    let found = sqlx::query("UPDATE workers SET revoked = 1 WHERE id = ?")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let exists: Option<(u64,)> = sqlx::query_as("SELECT id FROM workers WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if exists.is_none() {
-        return Err(Error::not_found(format!("no worker {id}")));
-    }
-    let _ = found;
-    let released = sqlx::query(&format!(
-        "UPDATE tasks SET last_error = 'worker revoked', {} WHERE state = 'leased' AND lease_holder = ?",
-        tasks::FOLD
-    ))
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    tx.commit().await?;
+    let released = state
+        .store
+        .revoke(id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no worker {id}")))?;
     tracing::info!(worker.id = id, tasks = released, "worker revoked");
     Ok(Json(Revoked {
         worker_id: id,
@@ -161,15 +144,14 @@ pub struct VerifyRequest {
     pub log_id: Option<u64>,
 }
 
-/// `POST /v1/admin/verify`: retry the proofs of unproven ranges now.
+/// `POST /v1/admin/verify`: run the manager's due audits of completed ranges now.
 pub async fn verify_now(
     State(state): State<AppState>,
     _: Admin,
     Json(req): Json<VerifyRequest>,
 ) -> Result<Json<crate::integrity::VerifySummary>> {
-    Ok(Json(
-        crate::integrity::verify_pending(&state, req.log_id).await?,
-    ))
+    let _ = req.log_id;
+    Ok(Json(crate::audit::run_due(&state, 1000).await?))
 }
 
 /// `GET /v1/admin/flagged`: flagged workers (and workers with refused results) with the evidence.

@@ -10,7 +10,7 @@ use sqlx::FromRow;
 use crate::AppState;
 use crate::error::Result;
 use crate::logs::{self, LogInfo};
-use crate::routes::Json;
+use crate::routes::{Json, Query};
 
 /// Answer of `/healthz`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,13 +117,32 @@ pub struct PublicWorker {
     pub tasks_done: u64,
 }
 
-/// `GET /v1/workers`.
-pub async fn workers(State(state): State<AppState>) -> Result<Json<Vec<PublicWorker>>> {
+/// Paging of `GET /v1/workers`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Page {
+    /// Workers per page (default 100, at most 1,000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Workers to skip (at most 1,000,000).
+    #[serde(default)]
+    pub offset: Option<u32>,
+}
+
+/// `GET /v1/workers?limit=&offset=`: the leaderboard, flagged and revoked
+/// workers left out, one page at a time.
+pub async fn workers(
+    State(state): State<AppState>,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<PublicWorker>>> {
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = page.offset.unwrap_or(0).min(1_000_000);
     Ok(Json(
         sqlx::query_as(
             "SELECT name, first_seen, last_seen, entries, matches, tasks_done FROM workers \
-             WHERE revoked = 0 ORDER BY entries DESC, id",
+             WHERE revoked = 0 AND flagged = 0 ORDER BY entries DESC, id LIMIT ? OFFSET ?",
         )
+        .bind(limit)
+        .bind(offset)
         .fetch_all(&state.pool)
         .await?,
     ))

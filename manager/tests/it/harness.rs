@@ -39,6 +39,9 @@ pub fn test_config() -> Config {
         task_size_log2: 2,
         max_body_bytes: 256 * 1024,
         lease: Duration::from_secs(300),
+        registrations_per_hour: 0,
+        audit_interval: None,
+        audit_share: 0.0,
         ..Config::default()
     }
 }
@@ -122,12 +125,28 @@ impl TestApp {
     /// Registers a worker through the worker's own client (one attempt);
     /// returns (worker id, token).
     pub async fn register(&self, name: Option<&str>) -> (u64, String) {
+        self.register_from(name, [127, 0, 0, 1]).await
+    }
+
+    /// A client of this manager whose connections leave from `from`
+    /// (127.0.0.x: independent workers for check tasks).
+    pub fn client_from(&self, from: [u8; 4]) -> ManagerClient {
+        let http = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(from))
+            .build()
+            .unwrap();
+        ManagerClient::new(&self.base, http).without_retries()
+    }
+
+    /// Registers a worker from address `from`; returns (worker id, token).
+    pub async fn register_from(&self, name: Option<&str>, from: [u8; 4]) -> (u64, String) {
         let req = RegisterRequest {
             name: name.map(str::to_owned),
             version: name.map(|_| "test".to_owned()),
+            registration_secret: None,
         };
-        let r = ManagerClient::new(&self.base, self.client.clone())
-            .without_retries()
+        let r = self
+            .client_from(from)
             .register(&req, &CancellationToken::new())
             .await
             .unwrap();
@@ -161,9 +180,14 @@ impl TestApp {
         .execute(&self.pool)
         .await
         .unwrap();
-        manager::planner::plan_log(&self.pool, log_id, self.state.config.task_size_log2)
-            .await
-            .unwrap()
+        manager::planner::plan_log(
+            &self.pool,
+            &self.state.store,
+            log_id,
+            self.state.config.task_size_log2,
+        )
+        .await
+        .unwrap()
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

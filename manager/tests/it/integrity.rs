@@ -471,9 +471,9 @@ async fn bench_proof_cost() {
             log_id: ids[0],
             url: sim.logs()[0].url.clone(),
             kind: if views.tiles {
-                "static".into()
+                ct_db::LogKind::Static
             } else {
-                "rfc6962".into()
+                ct_db::LogKind::Rfc6962
             },
             monitoring_url: Some(sim.logs()[0].url.clone()),
             start_index: 0,

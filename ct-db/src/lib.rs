@@ -1,0 +1,20 @@
+//! `ct-db`: the schema of ctjp (the migrations in the workspace's
+//! `migrations/`, embedded here), row types, typed states, the
+//! [`TaskStore`] that owns every transition of a task, and
+//! [`progress::progress_all`], the one definition of a log's progress.
+//!
+//! Only the manager writes; sitegen reads through [`progress`] and [`rows`].
+
+pub mod error;
+pub mod limits;
+pub mod migrate;
+pub mod progress;
+pub mod rows;
+pub mod states;
+pub mod store;
+
+pub use error::{Error, Refusal, Result};
+pub use limits::{clip, now_ms, placeholders};
+pub use migrate::{MIGRATOR, connect, create_if_missing, migrate};
+pub use states::{AuditState, CheckState, LogKind, ProofState, TaskState};
+pub use store::TaskStore;
