@@ -6,6 +6,7 @@ use ct_core::protocol::ErrorCode;
 /// What kind of refusal: the caller maps it to an HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    BadRequest,
     NotFound,
     Forbidden,
     Conflict,

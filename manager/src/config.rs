@@ -68,7 +68,7 @@ impl Default for Config {
             matcher: Matcher::default(),
             check_share: 0.02,
             check_first: 3,
-            check_min_tasks: 2,
+            check_min_tasks: 1,
             audit_share: 0.001,
             audit_interval: Some(Duration::from_secs(10)),
             registration_secret: None,

@@ -41,6 +41,7 @@ impl From<ct_db::Error> for Error {
                 message,
             } => {
                 let status = match refusal {
+                    Refusal::BadRequest => StatusCode::BAD_REQUEST,
                     Refusal::NotFound => StatusCode::NOT_FOUND,
                     Refusal::Forbidden => StatusCode::FORBIDDEN,
                     Refusal::Conflict => StatusCode::CONFLICT,

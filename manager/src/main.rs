@@ -90,7 +90,7 @@ struct ServeArgs {
     #[arg(long, env = "CT_CHECK_FIRST", default_value_t = 3)]
     check_first: u32,
     /// Check tasks go only to workers with at least N completed tasks.
-    #[arg(long, env = "CT_CHECK_MIN_TASKS", default_value_t = 2)]
+    #[arg(long, env = "CT_CHECK_MIN_TASKS", default_value_t = 1)]
     check_min_tasks: u64,
     /// Share (0 to 1) of completed ranges the manager re-fetches itself and compares.
     #[arg(long, env = "CT_AUDIT_SHARE", default_value_t = 0.001)]

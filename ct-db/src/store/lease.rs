@@ -81,7 +81,7 @@ impl TaskStore {
         for p in reports {
             if !seen.insert(p.task_id) {
                 return Err(Error::refused(
-                    Refusal::Unprocessable,
+                    Refusal::BadRequest,
                     ErrorCode::BadRequest,
                     format!("task {} is listed twice", p.task_id),
                 ));

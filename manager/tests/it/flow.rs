@@ -5,7 +5,12 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN, TestApp, TestKey, entry, entry_of};
+use ct_core::entry::{Depth, Examiner};
+use ct_core::merkle::MerkleTree;
+use ctlog_sim::Views;
+
+use crate::harness::{ADMIN, TestApp, TestKey, entry};
+use crate::integrity::{Fetched, Play, fetch, log_config, setup as setup_sim, work};
 
 fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("<no error code>")
@@ -28,8 +33,8 @@ async fn planning_grows_with_the_tree() {
     sqlx::query("INSERT INTO sths (log_id, tree_size, timestamp_ms, root_hash, signature, verified, fetched_at) VALUES (?, 1000, 1, ?, '', 0, 0)")
         .bind(log).bind(&[1u8; 32][..]).execute(&app.pool).await.unwrap();
     assert_eq!(app.set_tree_size(log, 10).await, 0);
-    // Growth extends the pending short task and adds aligned ones.
-    assert_eq!(app.set_tree_size(log, 17).await, 2); // [8,12) extended, [12,16) [16,17)
+    // Growth adds complete aligned subtrees; a planned range never changes.
+    assert_eq!(app.set_tree_size(log, 17).await, 3); // [10,12) [12,16) [16,17)
     let rows: Vec<(u64, u64)> = sqlx::query_as(
         "SELECT start_index, end_index FROM tasks WHERE log_id = ? ORDER BY start_index",
     )
@@ -37,21 +42,37 @@ async fn planning_grows_with_the_tree() {
     .fetch_all(&app.pool)
     .await
     .unwrap();
-    assert_eq!(rows, vec![(0, 4), (4, 8), (8, 12), (12, 16), (16, 17)]);
+    assert_eq!(
+        rows,
+        vec![(0, 4), (4, 8), (8, 10), (10, 12), (12, 16), (16, 17)]
+    );
     app.cleanup().await;
+}
+
+/// An upload entry of `e` with its audit path in a range of `tree`.
+fn upload_entry(e: &Fetched, start: u64, tree: &MerkleTree, span: u64) -> Value {
+    let path: Vec<String> = tree
+        .inclusion_proof(e.index - start, span)
+        .unwrap()
+        .iter()
+        .map(hex::encode)
+        .collect();
+    json!({"index": e.index, "leaf_input": ct_core::b64::encode(&e.leaf),
+        "extra_data": ct_core::b64::encode(&e.extra), "audit_path": path})
 }
 
 #[tokio::test]
 async fn claim_upload_complete() {
-    let app = TestApp::spawn().await;
-    let log = setup(&app, 8).await;
+    // 32 entries of a simulated log, tasks of 16.
+    let (app, sim, ids) = setup_sim(4, vec![log_config(32, 7, Views::RFC6962)]).await;
+    let log = ids[0];
     let (_, token) = app.register(Some("w1")).await;
     let (_, other) = app.register(Some("w2")).await;
     let (status, v) = app
         .post("/v1/tasks/claim", Some(&token), &json!({"max_tasks": 1}))
         .await;
     assert_eq!(status, 200, "{v}");
-    let t = &v["tasks"][0];
+    let t = v["tasks"][0].clone();
     let id = t["task_id"].as_u64().unwrap();
     assert_eq!(
         (
@@ -59,7 +80,7 @@ async fn claim_upload_complete() {
             t["end"].as_u64(),
             t["next_index"].as_u64()
         ),
-        (Some(0), Some(4), Some(0))
+        (Some(0), Some(16), Some(0))
     );
     assert_eq!(
         (
@@ -69,89 +90,84 @@ async fn claim_upload_complete() {
         ),
         (Some(log), Some("rfc6962"), Some(1))
     );
-    assert_eq!(t["log_url"], "https://ct.example.org/flow/");
+    assert_eq!(t["log_url"].as_str(), Some(sim.logs()[0].url.as_str()));
 
-    // Upload: two matches, one not matching, one garbage.
-    let jp = crate::harness::cert(&["www.example.co.jp", "example.com"]);
-    let batch = json!({"entries": [
-        entry_of(0, &jp),
-        entry(1, &["shop.tokyo.jp"]),
-        entry(2, &["example.com"]),
-        {"index": 3, "leaf_input": "AAAA", "extra_data": ""},
-    ]});
+    let entries = fetch(&app.client, &t, 32).await;
+    let tree =
+        MerkleTree::from_leaf_hashes(entries.iter().map(|e| ct_core::merkle::leaf_hash(&e.leaf)));
+    let hash = hex::encode(tree.root(16).unwrap());
+    let examiner = Examiner::default();
+    let (matching, other_entries): (Vec<&Fetched>, Vec<&Fetched>) = entries.iter().partition(|e| {
+        examiner
+            .examine(&e.leaf, &e.extra, Depth::MatchOnly)
+            .matched()
+    });
+    assert!(matching.len() >= 2 && !other_entries.is_empty());
+
+    // Upload: the matches, one entry that does not match, one real entry at
+    // the wrong index, one self-made certificate.
+    let mut batch: Vec<Value> = matching
+        .iter()
+        .map(|e| upload_entry(e, 0, &tree, 16))
+        .collect();
+    batch.push(upload_entry(other_entries[0], 0, &tree, 16));
+    let mut moved = upload_entry(matching[0], 0, &tree, 16);
+    moved["index"] = json!(other_entries[0].index);
+    batch.push(moved);
+    let mut forged = entry(other_entries[0].index, &["forged.example.jp"]);
+    forged["audit_path"] = upload_entry(other_entries[0], 0, &tree, 16)["audit_path"].clone();
+    batch.push(forged);
     let path = format!("/v1/tasks/{id}/entries");
-    let (status, v) = app.post(&path, Some(&token), &batch).await;
+    let body = json!({"entries": batch, "subtree_hash": hash});
+    let (status, v) = app.post(&path, Some(&token), &body).await;
     assert_eq!(status, 200, "{v}");
+    let n = matching.len() as u64;
     assert_eq!(
         (
             v["new"].as_u64(),
             v["duplicate"].as_u64(),
             v["rejected"].as_u64()
         ),
-        (Some(2), Some(0), Some(2))
+        (Some(n), Some(0), Some(3)),
+        "{v}"
     );
-    let rej: Vec<(u64, &str, u64)> = v["rejections"]
+    let codes: Vec<&str> = v["rejections"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| {
-            (
-                r["index"].as_u64().unwrap(),
-                r["code"].as_str().unwrap(),
-                r["status"].as_u64().unwrap(),
-            )
-        })
+        .map(|r| r["code"].as_str().unwrap())
         .collect();
-    assert_eq!(rej, vec![(2, "no_match", 422), (3, "undecodable", 422)]);
-    assert_eq!(app.count("SELECT COUNT(*) FROM failed_entries").await, 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM names WHERE name = 'www.example.co.jp' AND category = 'co.jp' AND registered_domain = 'example.co.jp'").await, 1);
+    assert_eq!(codes, ["no_match", "bad_proof", "bad_proof"]);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM names WHERE category = 'geographic'")
+        app.count("SELECT COUNT(*) FROM names WHERE name = 'forged.example.jp'")
             .await,
-        1
+        0
     );
-
     // Replay: duplicates, nothing new.
-    let (status, v) = app.post(&path, Some(&token), &batch).await;
-    assert_eq!(status, 200);
+    let (status, v) = app.post(&path, Some(&token), &body).await;
     assert_eq!(
-        (v["new"].as_u64(), v["duplicate"].as_u64()),
-        (Some(0), Some(2))
+        (status, v["new"].as_u64(), v["duplicate"].as_u64()),
+        (200, Some(0), Some(n))
     );
-    // A different entry at a stored index is a conflict.
-    let (_, v) = app
+    // Without a subtree hash, or with one of another length: refused at the edge.
+    let (status, v) = app.post(&path, Some(&token), &json!({"entries": []})).await;
+    assert_eq!((status, code(&v)), (400, "invalid_json"), "{v}");
+    let (status, v) = app
         .post(
             &path,
             Some(&token),
-            &json!({"entries": [entry(0, &["evil.jp"])]}),
+            &json!({"entries": [], "subtree_hash": "abcd"}),
         )
         .await;
-    assert_eq!(v["rejections"][0]["code"], "conflict");
-    // The same certificate at another index is one certificate, two sightings.
-    // (index 3 was garbage; uploading a real entry there now is fine.)
-    let (_, v) = app
-        .post(&path, Some(&token), &json!({"entries": [entry_of(3, &jp)]}))
-        .await;
-    assert_eq!(v["new"], 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM certificates").await, 2);
-    assert_eq!(app.count("SELECT COUNT(*) FROM sightings").await, 3);
+    assert_eq!((status, code(&v)), (400, "invalid_json"), "{v}");
 
-    // Outside the lease: another range, another worker.
-    let (status, v) = app
-        .post(
-            &path,
-            Some(&token),
-            &json!({"entries": [entry(4, &["a.jp"])]}),
-        )
-        .await;
+    // Outside the lease, and another worker's lease.
+    let mut far = upload_entry(&entries[3], 0, &tree, 16);
+    far["index"] = json!(20);
+    let far = json!({"entries": [far], "subtree_hash": hash});
+    let (status, v) = app.post(&path, Some(&token), &far).await;
     assert_eq!((status, code(&v)), (403, "out_of_lease"));
-    let (status, v) = app
-        .post(
-            &path,
-            Some(&other),
-            &json!({"entries": [entry(1, &["a.jp"])]}),
-        )
-        .await;
+    let (status, v) = app.post(&path, Some(&other), &body).await;
     assert_eq!((status, code(&v)), (403, "not_leased"));
 
     // Heartbeat: progress, bad values, a task that is not ours.
@@ -164,18 +180,20 @@ async fn claim_upload_complete() {
         .post(
             "/v1/heartbeat",
             Some(&token),
-            &json!({"tasks": [{"task_id": id, "next_index": 9}]}),
+            &json!({"tasks": [{"task_id": id, "next_index": 99}]}),
         )
         .await;
     assert_eq!((status, code(&v)), (422, "invalid_index"));
-    let (status, _) = app
+    let (status, v) = app
         .post(
             "/v1/heartbeat",
             Some(&token),
             &json!({"tasks": [{"task_id": id, "next_index": 3, "entries": 3, "matches": 9}]}),
         )
         .await;
-    assert_eq!(status, 422);
+    assert_eq!((status, code(&v)), (422, "invalid_counts"));
+    let (status, v) = app.post("/v1/heartbeat", Some(&token), &json!({"tasks": [{"task_id": id, "next_index": 3, "entries": 3, "rate_limited": u64::MAX}]})).await;
+    assert_eq!((status, code(&v)), (422, "invalid_counts"));
     let (status, _) = app
         .post(
             "/v1/heartbeat",
@@ -191,13 +209,13 @@ async fn claim_upload_complete() {
         .unwrap();
     assert_eq!(next, 2, "refused heartbeats changed nothing");
 
-    // Complete: refused until every index is accounted for.
+    // Complete: refused until the whole range and every match are accounted for.
     let cpath = format!("/v1/tasks/{id}/complete");
     let (status, v) = app
         .post(
             &cpath,
             Some(&token),
-            &json!({"next_index": 3, "entries": 3}),
+            &json!({"next_index": 15, "entries": 15, "subtree_hash": hash}),
         )
         .await;
     assert_eq!((status, code(&v)), (409, "incomplete"));
@@ -205,119 +223,112 @@ async fn claim_upload_complete() {
         .post(
             &cpath,
             Some(&token),
-            &json!({"next_index": 4, "entries": 3}),
+            &json!({"next_index": 16, "entries": 16, "subtree_hash": "zz"}),
         )
         .await;
-    assert_eq!((status, code(&v)), (409, "incomplete"));
-    let (status, v) = app
-        .post(
-            &cpath,
-            Some(&token),
-            &json!({"next_index": 4, "entries": 4, "subtree_hash": "zz"}),
-        )
-        .await;
-    assert_eq!((status, code(&v)), (422, "invalid_hash"));
+    assert_eq!((status, code(&v)), (400, "invalid_json"));
     let (status, v) = app
         .post(
             &cpath,
             Some(&other),
-            &json!({"next_index": 4, "entries": 4}),
+            &json!({"next_index": 16, "entries": 16, "subtree_hash": hash}),
         )
         .await;
     assert_eq!((status, code(&v)), (403, "not_leased"));
-    let hash = "ab".repeat(32);
-    let body =
-        json!({"next_index": 4, "entries": 4, "matches": 3, "errors": 1, "subtree_hash": hash});
+    let (status, v) = app
+        .post(
+            &cpath,
+            Some(&token),
+            &json!({"next_index": 16, "entries": 16, "matches": n + 1, "subtree_hash": hash}),
+        )
+        .await;
+    assert_eq!((status, code(&v)), (409, "unaccounted_matches"), "{v}");
+    let body = json!({"next_index": 16, "entries": 16, "matches": n, "subtree_hash": hash});
     let (status, v) = app.post(&cpath, Some(&token), &body).await;
-    assert_eq!((status, v["state"].as_str()), (200, Some("done")), "{v}");
-    // Replayed complete and upload after completion are harmless.
+    assert_eq!(
+        (status, v["state"].as_str(), v["proof"].as_str()),
+        (200, Some("done"), Some("verified")),
+        "{v}"
+    );
+    // A replayed complete is harmless; an upload after completion is refused.
     let (status, _) = app.post(&cpath, Some(&token), &body).await;
     assert_eq!(status, 200);
-    let (status, v) = app.post(&path, Some(&token), &batch).await;
-    assert_eq!((status, v["new"].as_u64()), (200, Some(0)));
+    let (status, v) = app
+        .post(
+            &path,
+            Some(&token),
+            &json!({"entries": [upload_entry(matching[0], 0, &tree, 16)], "subtree_hash": hash}),
+        )
+        .await;
+    assert_eq!((status, code(&v)), (403, "not_leased"));
     let (_, v) = app
         .post(
             "/v1/heartbeat",
             Some(&token),
-            &json!({"tasks": [{"task_id": id, "next_index": 4}]}),
+            &json!({"tasks": [{"task_id": id, "next_index": 16}]}),
         )
         .await;
     assert_eq!(v["tasks"][0]["status"], "done");
-    let (entries, done): (u64, String) =
-        sqlx::query_as("SELECT entries, state FROM tasks WHERE id = ?")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!((entries, done.as_str()), (4, "done"));
 
-    // Fail gives a task back from its index.
+    // Fail gives a task back whole, whatever index the worker names.
     let (_, v) = app.post("/v1/tasks/claim", Some(&token), &json!({})).await;
     let id2 = v["tasks"][0]["task_id"].as_u64().unwrap();
-    let (status, _) = app
-        .post(
-            &format!("/v1/tasks/{id2}/fail"),
-            Some(&token),
-            &json!({"error": "log down", "index": 99}),
-        )
-        .await;
-    assert_eq!(status, 422);
     let (status, v) = app
         .post(
             &format!("/v1/tasks/{id2}/fail"),
             Some(&token),
-            &json!({"error": "log down", "index": 6}),
+            &json!({"error": "log down", "index": 32}),
         )
         .await;
-    assert_eq!((status, v["next_index"].as_u64()), (200, Some(6)), "{v}");
+    assert_eq!(
+        (status, v["next_index"].as_u64(), v["state"].as_str()),
+        (200, Some(16), Some("pending")),
+        "{v}"
+    );
     let (_, v) = app.post("/v1/tasks/claim", Some(&other), &json!({})).await;
     assert_eq!(
         (
             v["tasks"][0]["task_id"].as_u64(),
             v["tasks"][0]["next_index"].as_u64()
         ),
-        (Some(id2), Some(6))
+        (Some(id2), Some(16))
     );
 
     // Stats and export.
     let (_, v) = app.get("/v1/stats", None).await;
     assert_eq!(
         (
-            v["certificates"].as_i64(),
-            v["sightings"].as_i64(),
+            v["certificates"].as_u64(),
+            v["sightings"].as_u64(),
             v["tasks_done"].as_i64()
         ),
-        (Some(2), Some(3), Some(1))
+        (Some(n), Some(n), Some(1))
     );
-    assert_eq!(v["last_hour"]["entries"], 4);
+    assert_eq!(v["last_hour"]["entries"], 16);
     let mut out = Vec::new();
     assert_eq!(
         manager::export::export(&app.pool, 0, &mut out)
             .await
             .unwrap(),
-        3
+        n
     );
     let first: Value =
         serde_json::from_str(String::from_utf8(out).unwrap().lines().next().unwrap()).unwrap();
-    assert_eq!(first["log_url"], "https://ct.example.org/flow/");
-    assert_eq!(first["index"], 0);
+    assert_eq!(first["log_url"].as_str(), Some(sim.logs()[0].url.as_str()));
+    assert_eq!(first["index"].as_u64(), Some(matching[0].index));
     assert_eq!(first["leaf_hash"].as_str().map(str::len), Some(64));
-    assert_eq!(
-        first["dns_names"],
-        json!(["example.com", "www.example.co.jp"])
-    );
-    let _ = log;
     app.cleanup().await;
+    sim.shutdown().await.unwrap();
 }
 
 #[tokio::test]
-async fn lease_expiry_resumes_from_last_index() {
-    let app = TestApp::spawn().await;
-    setup(&app, 4).await;
+async fn lease_expiry_returns_the_task_whole() {
+    let (app, sim, _) = setup_sim(4, vec![log_config(16, 3, Views::RFC6962)]).await;
     let (_, a) = app.register(Some("a")).await;
     let (_, b) = app.register(Some("b")).await;
     let (_, v) = app.post("/v1/tasks/claim", Some(&a), &json!({})).await;
-    let id = v["tasks"][0]["task_id"].as_u64().unwrap();
+    let lease = v["tasks"][0].clone();
+    let id = lease["task_id"].as_u64().unwrap();
     let (_, v) = app.post("/v1/tasks/claim", Some(&b), &json!({})).await;
     assert_eq!(
         v["tasks"],
@@ -328,7 +339,7 @@ async fn lease_expiry_resumes_from_last_index() {
         .post(
             "/v1/heartbeat",
             Some(&a),
-            &json!({"tasks": [{"task_id": id, "next_index": 3, "entries": 3}]}),
+            &json!({"tasks": [{"task_id": id, "next_index": 16, "entries": 16}]}),
         )
         .await;
     assert_eq!(status, 200);
@@ -345,64 +356,46 @@ async fn lease_expiry_resumes_from_last_index() {
         )
         .await;
     assert_eq!(v["expired"], 1);
+    // The next lease starts at the range's start: a's word moved nothing.
     let (_, v) = app.post("/v1/tasks/claim", Some(&b), &json!({})).await;
     assert_eq!(
         (
             v["tasks"][0]["task_id"].as_u64(),
             v["tasks"][0]["next_index"].as_u64()
         ),
-        (Some(id), Some(3))
+        (Some(id), Some(0))
     );
     // The old holder has lost it.
     let (_, v) = app
         .post(
             "/v1/heartbeat",
             Some(&a),
-            &json!({"tasks": [{"task_id": id, "next_index": 4, "entries": 4}]}),
+            &json!({"tasks": [{"task_id": id, "next_index": 16, "entries": 16}]}),
         )
         .await;
     assert_eq!(v["tasks"][0]["status"], "lost");
-    let (status, _) = app
-        .post(
-            &format!("/v1/tasks/{id}/entries"),
-            Some(&a),
-            &json!({"entries": [entry(3, &["x.jp"])]}),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, _) = app
-        .post(
-            &format!("/v1/tasks/{id}/complete"),
-            Some(&a),
-            &json!({"next_index": 4, "entries": 4}),
-        )
-        .await;
-    assert_eq!(status, 403);
-    // The new holder completes with the lease's one remaining entry.
-    let (status, v) = app
-        .post(
-            &format!("/v1/tasks/{id}/complete"),
-            Some(&b),
-            &json!({"next_index": 4, "entries": 4}),
-        )
-        .await;
-    assert_eq!((status, code(&v)), (409, "incomplete"));
-    let (status, v) = app
-        .post(
-            &format!("/v1/tasks/{id}/complete"),
-            Some(&b),
-            &json!({"next_index": 4, "entries": 1}),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
+    let (status, v) = work(&app, &a, &lease, 16, Play::Honest).await;
+    assert_eq!((status, code(&v)), (403, "not_leased"), "{v}");
+    // The new holder does the whole range.
+    let (status, v) = work(&app, &b, &lease, 16, Play::Honest).await;
+    assert_eq!(
+        (status, v["proof"].as_str()),
+        (200, Some("verified")),
+        "{v}"
+    );
     let (entries, attempts): (u64, u32) =
         sqlx::query_as("SELECT entries, attempts FROM tasks WHERE id = ?")
             .bind(id)
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!((entries, attempts), (4, 2));
+    assert_eq!(
+        (entries, attempts),
+        (32, 2),
+        "both leases' entries are counted"
+    );
     app.cleanup().await;
+    sim.shutdown().await.unwrap();
 }
 
 #[tokio::test]

@@ -14,15 +14,15 @@ use serde_json::{Value, json};
 use crate::harness::{ADMIN, TestApp, test_config};
 
 /// One fetched entry of a range.
-struct Fetched {
-    index: u64,
-    leaf: Vec<u8>,
-    extra: Vec<u8>,
+pub(crate) struct Fetched {
+    pub index: u64,
+    pub leaf: Vec<u8>,
+    pub extra: Vec<u8>,
 }
 
 /// What a client does with a range.
 #[derive(Clone, Copy, PartialEq)]
-enum Play {
+pub(crate) enum Play {
     Honest,
     /// Reports (and uploads against) a made-up subtree hash.
     WrongHash,
@@ -32,7 +32,7 @@ enum Play {
     Invent,
 }
 
-async fn fetch(http: &reqwest::Client, lease: &Value, tree_size: u64) -> Vec<Fetched> {
+pub(crate) async fn fetch(http: &reqwest::Client, lease: &Value, tree_size: u64) -> Vec<Fetched> {
     let (start, end) = (
         lease["start"].as_u64().unwrap(),
         lease["end"].as_u64().unwrap(),
@@ -95,7 +95,7 @@ async fn fetch(http: &reqwest::Client, lease: &Value, tree_size: u64) -> Vec<Fet
 }
 
 /// Works one leased task the way `play` says; returns complete's (status, body).
-async fn work(
+pub(crate) async fn work(
     app: &TestApp,
     token: &str,
     lease: &Value,
@@ -176,7 +176,7 @@ async fn work(
     .await
 }
 
-async fn claim(app: &TestApp, token: &str) -> Option<Value> {
+pub(crate) async fn claim(app: &TestApp, token: &str) -> Option<Value> {
     let (status, v) = app.post("/v1/tasks/claim", Some(token), &json!({})).await;
     if status != 200 {
         return None;
@@ -185,7 +185,7 @@ async fn claim(app: &TestApp, token: &str) -> Option<Value> {
 }
 
 /// Honest workers take every task until none is left.
-async fn drain(app: &TestApp, tokens: &[&str], tree_size: u64) -> u64 {
+pub(crate) async fn drain(app: &TestApp, tokens: &[&str], tree_size: u64) -> u64 {
     let mut done = 0;
     loop {
         let mut any = false;
@@ -207,7 +207,7 @@ async fn drain(app: &TestApp, tokens: &[&str], tree_size: u64) -> u64 {
     }
 }
 
-async fn stored(app: &TestApp, log: u64) -> BTreeSet<(u64, String)> {
+pub(crate) async fn stored(app: &TestApp, log: u64) -> BTreeSet<(u64, String)> {
     let rows: Vec<(u64, Vec<u8>)> =
         sqlx::query_as("SELECT idx, leaf_hash FROM sightings WHERE log_id = ? ORDER BY idx")
             .bind(log)
@@ -217,7 +217,7 @@ async fn stored(app: &TestApp, log: u64) -> BTreeSet<(u64, String)> {
     rows.into_iter().map(|(i, h)| (i, hex::encode(h))).collect()
 }
 
-fn truth(sim: &Simulator, n: usize) -> BTreeSet<(u64, String)> {
+pub(crate) fn truth(sim: &Simulator, n: usize) -> BTreeSet<(u64, String)> {
     sim.logs()[n]
         .truth
         .matches
@@ -226,7 +226,7 @@ fn truth(sim: &Simulator, n: usize) -> BTreeSet<(u64, String)> {
         .collect()
 }
 
-fn log_config(entries: u64, seed: u64, views: Views) -> LogConfig {
+pub(crate) fn log_config(entries: u64, seed: u64, views: Views) -> LogConfig {
     LogConfig {
         source: Source::Generated {
             entries,
@@ -238,7 +238,7 @@ fn log_config(entries: u64, seed: u64, views: Views) -> LogConfig {
     }
 }
 
-async fn setup(task_log2: u32, logs: Vec<LogConfig>) -> (TestApp, Simulator, Vec<u64>) {
+pub(crate) async fn setup(task_log2: u32, logs: Vec<LogConfig>) -> (TestApp, Simulator, Vec<u64>) {
     let sim = Simulator::start(SimConfig::new(logs)).await.unwrap();
     let mut config = test_config();
     config.task_size_log2 = task_log2;
@@ -272,7 +272,7 @@ async fn setup(task_log2: u32, logs: Vec<LogConfig>) -> (TestApp, Simulator, Vec
     (app, sim, ids)
 }
 
-async fn log_progress(app: &TestApp, id: u64) -> Value {
+pub(crate) async fn log_progress(app: &TestApp, id: u64) -> Value {
     let (_, v) = app.get("/v1/logs", None).await;
     v.as_array()
         .unwrap()
@@ -290,8 +290,9 @@ async fn rfc6962_dishonest_workers_are_caught() {
     let (liar_id, liar) = app.register(Some("liar")).await;
     let (inventor_id, inventor) = app.register(Some("inventor")).await;
     let (hider_id, hider) = app.register(Some("hider")).await;
-    let (_, honest) = app.register(Some("honest")).await;
-    let (_, honest2) = app.register(Some("honest2")).await;
+    // Honest workers on other addresses: checks of the dishonest ones' ranges go to them.
+    let (_, honest) = app.register_from(Some("honest"), [127, 0, 0, 2]).await;
+    let (_, honest2) = app.register_from(Some("honest2"), [127, 0, 0, 3]).await;
 
     // 1. A wrong subtree hash: refused at the upload, task back from its start.
     let lease = claim(&app, &liar).await.unwrap();
@@ -386,7 +387,7 @@ async fn rfc6962_dishonest_workers_are_caught() {
     let p = log_progress(&app, log).await;
     assert_eq!(p["verified_until"], 70, "{p}");
     assert_eq!(
-        (p["unproven"].clone(), p["gaps"].clone()),
+        (p["faults"].clone(), p["gaps"].clone()),
         (json!([]), json!([]))
     );
     app.cleanup().await;

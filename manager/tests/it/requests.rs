@@ -108,7 +108,7 @@ async fn malformed_requests() {
         .post(
             "/v1/tasks/999/complete",
             Some(&token),
-            &json!({"next_index": 0, "entries": 0}),
+            &json!({"next_index": 0, "entries": 0, "subtree_hash": "00".repeat(32)}),
         )
         .await;
     assert_eq!((status, code(&v)), (404, "not_found"));
@@ -116,7 +116,7 @@ async fn malformed_requests() {
         .post(
             "/v1/tasks/999/entries",
             Some(&token),
-            &json!({"entries": []}),
+            &json!({"entries": [], "subtree_hash": "00".repeat(32)}),
         )
         .await;
     assert_eq!((status, code(&v)), (404, "not_found"));

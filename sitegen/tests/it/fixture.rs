@@ -162,16 +162,16 @@ pub async fn fill(pool: &MySqlPool) {
         .await
         .unwrap();
     }
-    // log 1: [0,256) done+verified, [256,512) done unproven, [512,768) leased
+    // log 1: [0,256) done+verified, [256,512) the log's fault, [512,768) leased
     // at 600, [768,1000) pending, and a check task of [0,256) that must not
     // count twice.
     q("INSERT INTO tasks (log_id, start_index, end_index, state, next_index, entries, errors, rate_limited, subtree_hash, proof_state, check_of, created_at) VALUES \
        (1, 0, 256, 'done', 256, 256, 3, 2, x'0101010101010101010101010101010101010101010101010101010101010101', 'verified', 0, 0), \
-       (1, 256, 512, 'done', 512, 256, 0, 0, NULL, 'unproven', 0, 0), \
+       (1, 256, 512, 'log_fault', 256, 256, 0, 0, NULL, NULL, 0, 0), \
        (1, 512, 768, 'leased', 600, 0, 0, 0, NULL, NULL, 0, 0), \
        (1, 768, 1000, 'pending', 768, 0, 0, 0, NULL, NULL, 0, 0), \
        (1, 0, 256, 'pending', 0, 0, 0, 0, NULL, NULL, 1, 0), \
-       (2, 0, 256, 'done', 256, 256, 0, 5, NULL, 'unproven', 0, 0)")
+       (2, 0, 256, 'done', 256, 256, 0, 5, NULL, 'verified', 0, 0)")
         .execute(pool)
         .await
         .unwrap();

@@ -37,7 +37,7 @@ async fn numbers_on_pages() {
     assert_eq!(text(&home, "#workers-active"), "1");
     assert_eq!(text(&home, "#workers-ever"), "2");
     let home_text = all_text(&home);
-    assert!(home_text.contains("600 / 1,000 (60.0%)"), "{home_text}");
+    assert!(home_text.contains("256 / 1,000 (25.6%)"), "{home_text}");
     assert!(home_text.contains("256 / 500 (51.2%)"), "{home_text}");
     // Last 24 h: alice's 500 entries; 30 days: plus bob's 300.
     assert!(home_text.contains("500 entries scanned and 2 matches in the last 24 hours"));
@@ -51,14 +51,15 @@ async fn numbers_on_pages() {
 
     let log = read(d, "logs/1.html");
     assert_eq!(text(&log, "#tree-size"), "1,000");
-    assert!(text(&log, "#collected").starts_with("600"));
-    assert_eq!(text(&log, "#done-hashed"), "256");
-    assert_eq!(text(&log, "#done-unhashed"), "256");
-    assert_eq!(text(&log, "#open"), "400");
+    assert!(text(&log, "#collected").starts_with("256"));
+    assert_eq!(text(&log, "#verified-until"), "256");
+    assert_eq!(text(&log, "#faulty"), "256");
+    assert_eq!(text(&log, "#open"), "488");
     assert_eq!(text(&log, "#unplanned"), "0");
     assert_eq!(text(&log, "#tasks-pending"), "1");
     assert_eq!(text(&log, "#tasks-leased"), "1");
-    assert_eq!(text(&log, "#tasks-done"), "2");
+    assert_eq!(text(&log, "#tasks-done"), "1");
+    assert_eq!(text(&log, "#tasks-fault"), "1");
     assert_eq!(text(&log, "#errors"), "3");
     assert_eq!(text(&log, "#rate-limited"), "2");
     assert_eq!(text(&log, "#failed"), "1");
@@ -105,7 +106,8 @@ async fn numbers_on_pages() {
     let stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("stats.json")).unwrap()).unwrap();
     assert_eq!(stats["totals"]["certificates"], 3);
-    assert_eq!(stats["logs"][0]["collected"], 600);
+    assert_eq!(stats["logs"][0]["collected"], 256);
+    assert_eq!(stats["logs"][0]["faulty"], 256);
     assert_eq!(stats["logs"][0]["tree_size"], 1000);
     db.drop().await;
 }
