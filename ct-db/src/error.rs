@@ -61,12 +61,18 @@ impl Error {
 
     /// A deadlock or a lock wait timeout: the transaction may be retried.
     pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Db(sqlx::Error::Database(db)) => db
-                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                .is_some_and(|e| matches!(e.number(), 1213 | 1205)),
-            _ => false,
-        }
+        matches!(self, Error::Db(e) if is_deadlock(e))
+    }
+}
+
+/// Whether MySQL/MariaDB gave up on a lock: deadlock (1213) or lock wait
+/// timeout (1205).
+pub fn is_deadlock(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|e| matches!(e.number(), 1213 | 1205)),
+        _ => false,
     }
 }
 

@@ -73,27 +73,3 @@ pub struct LeasedTask {
     pub check_of: u64,
     pub lease_expires_at: Option<i64>,
 }
-
-/// What a range proof needs of a task and its log.
-#[derive(Debug, Clone, FromRow)]
-pub struct TaskTarget {
-    pub task_id: u64,
-    pub log_id: u64,
-    pub url: String,
-    pub kind: LogKind,
-    pub monitoring_url: Option<String>,
-    pub start_index: u64,
-    pub end_index: u64,
-}
-
-/// A worker as the store needs it.
-#[derive(Debug, Clone, FromRow)]
-pub struct WorkerRow {
-    pub id: u64,
-    pub name: String,
-    pub address: String,
-    pub revoked: bool,
-    pub flagged: bool,
-    pub tasks_done: u64,
-    pub last_seen: i64,
-}

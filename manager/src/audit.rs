@@ -36,25 +36,11 @@ pub struct FetchedRange {
     pub matches: BTreeSet<(u64, Hash32)>,
 }
 
-async fn get(state: &AppState, url: &str) -> std::result::Result<bytes::Bytes, String> {
+async fn get(state: &AppState, url: &str) -> std::result::Result<Vec<u8>, String> {
     inc(&state.metrics.audit_requests, 1);
-    let resp = state
-        .http
-        .get(url)
-        .send()
+    crate::fetch::get_bounded(&state.http, url, MAX_ANSWER_BYTES)
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(format!("GET {url}: HTTP {status}"));
-    }
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
-    {
-        return Err(format!("GET {url}: answer over {MAX_ANSWER_BYTES} bytes"));
-    }
-    resp.bytes().await.map_err(|e| format!("GET {url}: {e}"))
+        .map_err(|(_, e)| e)
 }
 
 /// Fetches `[start, end)` of the task's log, hashes every entry and keeps

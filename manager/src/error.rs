@@ -106,12 +106,7 @@ impl Error {
     /// Whether a transaction failing with this error should be retried
     /// (deadlock or lock wait timeout).
     pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Db(sqlx::Error::Database(db)) => db
-                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                .is_some_and(|e| matches!(e.number(), 1213 | 1205)),
-            _ => false,
-        }
+        matches!(self, Error::Db(e) if ct_db::error::is_deadlock(e))
     }
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod export;
+pub mod fetch;
 pub mod ingest;
 pub mod integrity;
 pub mod logs;

@@ -47,21 +47,10 @@ struct Head {
 }
 
 async fn fetch_text(state: &AppState, url: &str) -> std::result::Result<String, String> {
-    let resp = state
-        .http
-        .get(url)
-        .send()
+    let bytes = crate::fetch::get_bounded(&state.http, url, MAX_STH_BYTES)
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(format!("GET {url}: HTTP {status}"));
-    }
-    let bytes = resp.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
-    if bytes.len() > MAX_STH_BYTES {
-        return Err(format!("GET {url}: answer over {MAX_STH_BYTES} bytes"));
-    }
-    String::from_utf8(bytes.to_vec()).map_err(|_| format!("GET {url}: answer is not UTF-8"))
+        .map_err(|(_, e)| e)?;
+    String::from_utf8(bytes).map_err(|_| format!("GET {url}: answer is not UTF-8"))
 }
 
 /// The origin line a static log's checkpoint must carry: the submission URL

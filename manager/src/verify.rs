@@ -235,24 +235,7 @@ async fn get_bytes(state: &AppState, url: &str) -> std::result::Result<Vec<u8>, 
         .metrics
         .proof_requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let resp = state
-        .http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| (0, format!("GET {url}: {e}")))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err((status.as_u16(), format!("GET {url}: HTTP {status}")));
-    }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| (0, format!("GET {url}: {e}")))?;
-    if bytes.len() > MAX_PROOF_BYTES {
-        return Err((0, format!("GET {url}: answer over {MAX_PROOF_BYTES} bytes")));
-    }
-    Ok(bytes.to_vec())
+    crate::fetch::get_bounded(&state.http, url, MAX_PROOF_BYTES).await
 }
 
 /// The audit path above `[start, start + 2^level)` (or the right edge) from

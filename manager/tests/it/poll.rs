@@ -35,7 +35,12 @@ async fn log_server(key: &TestKey, size: u64) -> (String, tokio::task::JoinHandl
             get(move || async move { axum::Json(sth) }),
         )
         .route("/mon/checkpoint", get(move || async move { cp }))
-        .route("/broken/ct/v1/get-sth", get(|| async { "not json" }));
+        .route("/broken/ct/v1/get-sth", get(|| async { "not json" }))
+        // A redirect to the good log: never followed.
+        .route(
+            "/moved/ct/v1/get-sth",
+            get(|| async { axum::response::Redirect::temporary("/rfc/ct/v1/get-sth") }),
+        );
     let h = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
@@ -106,6 +111,18 @@ async fn poll_verifies_and_plans() {
         .await;
     assert_eq!(status, 200);
     assert!(v["error"].as_str().unwrap().contains("get-sth"));
+
+    // Log URLs come from the admin's list: a redirect is an error, not followed.
+    let moved = app.import_log(&format!("{base}/moved/"), &key).await;
+    let (status, v) = app
+        .post(
+            &format!("/v1/admin/logs/{moved}/poll"),
+            Some(ADMIN),
+            &json!({}),
+        )
+        .await;
+    assert_eq!((status, v["verified"].as_bool()), (200, Some(false)), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("307"), "{v}");
 
     // A static log: checkpoint under the monitoring URL, origin from the submission URL.
     let mut list = log_list("https://unused.example/", &key, "usable");
