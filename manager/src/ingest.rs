@@ -202,7 +202,7 @@ pub async fn upload(
         let out = store(&mut lease, Some(worker_id), &verdicts)
             .await
             .map_err(into_db)?;
-        lease.tx.commit().await?;
+        state.store.commit_upload(lease).await?;
         Ok(out)
     })
     .await?;
@@ -326,8 +326,8 @@ pub async fn store(
             }
         }
     }
-    if let Some(w) = uploader {
-        TaskStore::accept_matches(lease, w, &matches).await?;
+    if uploader.is_some() {
+        TaskStore::accept_matches(lease, &matches).await?;
     }
     let ids = upsert_certificates(&mut lease.tx, &fresh, now).await?;
     for chunk in fresh.chunks(ROWS_PER_INSERT) {

@@ -5,7 +5,7 @@ use ct_core::protocol::{ErrorCode, Hash32};
 use sqlx::{MySql, Transaction};
 
 use crate::error::{Error, Refusal, Result};
-use crate::limits::{now_ms, placeholders};
+use crate::limits::now_ms;
 use crate::rows::{TASK_COLUMNS, TaskRow};
 
 use super::TaskStore;
@@ -13,29 +13,47 @@ use super::TaskStore;
 /// Rows per multi-row INSERT of `task_matches`.
 const ROWS_PER_INSERT: usize = 256;
 
-/// An open upload: the transaction holds a shared lock on the task row, so
-/// the lease cannot end (expire, fail, be refused) until it commits.
+/// An open upload of `worker_id`: its writes go into `tx`, and
+/// [`TaskStore::commit_upload`] commits them only while the worker still
+/// holds the lease (checked under a shared lock on the task row at the end,
+/// so that heartbeats of the task wait only for the commit, not the inserts).
 pub struct UploadLease {
     pub tx: Transaction<'static, MySql>,
     pub task: TaskRow,
+    pub worker_id: u64,
 }
 
 impl TaskStore {
     /// Opens an upload of `worker_id` for `task_id`; refused unless the
     /// worker holds the current lease.
     pub async fn begin_upload(&self, worker_id: u64, task_id: u64) -> Result<UploadLease> {
-        let mut tx = self.pool.begin().await?;
-        let task: TaskRow = sqlx::query_as(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = ? LOCK IN SHARE MODE"
-        ))
-        .bind(task_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Error::no_task(task_id))?;
+        let task = self.get(task_id).await?.ok_or_else(|| Error::no_task(task_id))?;
         if !task.leased_to(worker_id) {
             return Err(Error::not_leased(task_id));
         }
-        Ok(UploadLease { tx, task })
+        let tx = self.pool.begin().await?;
+        Ok(UploadLease {
+            tx,
+            task,
+            worker_id,
+        })
+    }
+
+    /// Commits an upload when its worker still holds the same lease; rolls
+    /// it back (403 `not_leased`) when the lease ended meanwhile.
+    pub async fn commit_upload(&self, mut lease: UploadLease) -> Result<()> {
+        let now: Option<TaskRow> = sqlx::query_as(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = ? LOCK IN SHARE MODE"
+        ))
+        .bind(lease.task.id)
+        .fetch_optional(&mut *lease.tx)
+        .await?;
+        if !now.is_some_and(|t| t.leased_to(lease.worker_id)) {
+            lease.tx.rollback().await?;
+            return Err(Error::not_leased(lease.task.id));
+        }
+        lease.tx.commit().await?;
+        Ok(())
     }
 
     /// Records `hash` as the task's subtree hash, proven against the
@@ -70,11 +88,8 @@ impl TaskStore {
     /// Records the proven matches an upload of the current lease carried
     /// (duplicates of stored sightings too): the set that `complete`
     /// accounts for and that checks compare.
-    pub async fn accept_matches(
-        lease: &mut UploadLease,
-        worker_id: u64,
-        matches: &[(u64, Hash32)],
-    ) -> Result<()> {
+    pub async fn accept_matches(lease: &mut UploadLease, matches: &[(u64, Hash32)]) -> Result<()> {
+        let worker_id = lease.worker_id;
         let now = now_ms();
         for chunk in matches.chunks(ROWS_PER_INSERT) {
             let sql = format!(
@@ -93,31 +108,5 @@ impl TaskStore {
             q.execute(&mut *lease.tx).await?;
         }
         Ok(())
-    }
-
-    /// Which of `indices` the current lease of `worker_id` already recorded.
-    pub async fn accepted_among(
-        lease: &mut UploadLease,
-        worker_id: u64,
-        indices: &[u64],
-    ) -> Result<Vec<u64>> {
-        if indices.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT idx FROM task_matches WHERE task_id = ? AND worker_id = ? AND idx IN ({})",
-            placeholders(indices.len())
-        );
-        let mut q = sqlx::query_as::<_, (u64,)>(&sql)
-            .bind(lease.task.id)
-            .bind(worker_id);
-        for i in indices {
-            q = q.bind(i);
-        }
-        Ok(q.fetch_all(&mut *lease.tx)
-            .await?
-            .into_iter()
-            .map(|(i,)| i)
-            .collect())
     }
 }
