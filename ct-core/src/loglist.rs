@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The whole list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -15,7 +15,7 @@ pub struct LogList {
     pub operators: Vec<Operator>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Operator {
     pub name: String,
     #[serde(default)]
@@ -27,7 +27,7 @@ pub struct Operator {
 }
 
 /// A log: `url` for RFC 6962 logs, `submission_url` and `monitoring_url` for tiled ones.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Log {
     pub description: String,
     /// Base64 SHA-256 of `key`.
@@ -47,6 +47,22 @@ pub struct Log {
     pub state: Option<BTreeMap<String, serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temporal_interval: Option<TemporalInterval>,
+    /// certspotter's per-log fetch settings, where a list carries them:
+    /// entries per request, concurrent downloads, requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certspotter_download_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certspotter_download_jobs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certspotter_qps: Option<f64>,
+}
+
+/// A read-only log's final tree head, as the list states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalTreeHead {
+    pub tree_size: u64,
+    /// Base64.
+    pub sha256_root_hash: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,5 +75,11 @@ impl Log {
     /// The name of the state (`usable`, `readonly`, ...), if any.
     pub fn state_name(&self) -> Option<&str> {
         self.state.as_ref()?.keys().next().map(String::as_str)
+    }
+
+    /// The final tree head of a read-only (or retired) log, if the list gives one.
+    pub fn final_tree_head(&self) -> Option<FinalTreeHead> {
+        let details = self.state.as_ref()?.values().next()?;
+        serde_json::from_value(details.get("final_tree_head")?.clone()).ok()
     }
 }

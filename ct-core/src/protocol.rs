@@ -72,13 +72,34 @@ pub struct ClaimRequest {
 }
 
 /// Answer to [`ClaimRequest`]: possibly no task at all.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ClaimResponse {
     pub tasks: Vec<TaskLease>,
+    /// When no task was given: how long to wait before claiming again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    /// Why (no work, every log at its budget, cooling down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// How fast one worker (one client address) may fetch from one log.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FetchBudget {
+    /// Requests per second to this log.
+    pub requests_per_sec: f64,
+    /// Entries asked per get-entries request (the log's batch cap).
+    pub entries_per_request: u64,
+    /// Concurrent fetchers at most.
+    pub fetchers: u32,
+    /// Requests per second to all logs of this log's operator together, when
+    /// the operator limits per address across its logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_requests_per_sec: Option<f64>,
 }
 
 /// One leased task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskLease {
     pub task_id: u64,
     /// The manager's id of the log.
@@ -104,6 +125,13 @@ pub struct TaskLease {
     /// compared. Work it exactly like any other task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_of: Option<u64>,
+    /// The log's operator (workers pace the operator's logs together when
+    /// `budget.operator_requests_per_sec` is set).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator: String,
+    /// How fast this worker may fetch from this log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<FetchBudget>,
 }
 
 /// `POST /v1/heartbeat`: progress of every task the worker holds.
@@ -154,19 +182,34 @@ pub struct TaskState {
 }
 
 /// Scaling advice for one log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogFetchers {
     pub log_id: u64,
     pub log_url: String,
     pub fetchers: u32,
     pub reason: String,
+    /// The log's current budget for this worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<FetchBudget>,
+}
+
+/// A log a worker is kept off for a while (after repeated failures there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cooldown {
+    pub log_id: u64,
+    /// Unix ms.
+    pub until: u64,
+    pub reason: String,
 }
 
 /// Answer to [`HeartbeatRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct HeartbeatResponse {
     pub tasks: Vec<TaskState>,
     pub fetchers: Vec<LogFetchers>,
+    /// Logs this worker is kept off for now, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cooldowns: Vec<Cooldown>,
 }
 
 /// One raw entry as fetched.

@@ -72,4 +72,10 @@ pub struct LeasedTask {
     pub max_fetchers: u32,
     pub check_of: u64,
     pub lease_expires_at: Option<i64>,
+    pub operator: String,
+    /// The log's (else its operator's) budget per client address.
+    pub requests_per_sec: Option<f64>,
+    pub entries_per_request: Option<u32>,
+    pub operator_fetchers: Option<u32>,
+    pub operator_requests_per_sec: Option<f64>,
 }

@@ -31,7 +31,7 @@ use crate::limits::{now_ms, placeholders};
 use crate::rows::{TASK_COLUMNS, TaskRow};
 
 pub use checks::{CheckSets, Evidence};
-pub use claim::Claimer;
+pub use claim::{Claimed, Claimer, Idle};
 pub use complete::{Refused, VerifiedHash};
 pub use lease::{Heartbeat, ReportState};
 pub use upload::UploadLease;

@@ -47,6 +47,14 @@ pub struct Config {
     pub registration_secret: Option<String>,
     /// Registrations per client address per hour (0: unlimited).
     pub registrations_per_hour: u32,
+    /// Tasks of one log one worker may hold at once.
+    pub tasks_per_log: u32,
+    /// A log's fetch budget per client address when neither the log nor its
+    /// operator has one: requests per second, entries per request.
+    pub default_requests_per_sec: f64,
+    pub default_entries_per_request: u64,
+    /// How long an idle worker is told to wait before claiming again.
+    pub idle_claim: Duration,
     /// Header holding the client's address, set by a trusted reverse proxy
     /// (e.g. `x-real-ip`); the connection's peer address otherwise.
     pub client_address_header: Option<String>,
@@ -74,6 +82,10 @@ impl Default for Config {
             registration_secret: None,
             registrations_per_hour: 30,
             client_address_header: None,
+            tasks_per_log: 2,
+            default_requests_per_sec: 10.0,
+            default_entries_per_request: 256,
+            idle_claim: Duration::from_secs(30),
         }
     }
 }
@@ -105,6 +117,13 @@ impl fmt::Debug for Config {
             )
             .field("registrations_per_hour", &self.registrations_per_hour)
             .field("client_address_header", &self.client_address_header)
+            .field("tasks_per_log", &self.tasks_per_log)
+            .field("default_requests_per_sec", &self.default_requests_per_sec)
+            .field(
+                "default_entries_per_request",
+                &self.default_entries_per_request,
+            )
+            .field("idle_claim", &self.idle_claim)
             .finish()
     }
 }

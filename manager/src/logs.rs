@@ -80,7 +80,21 @@ pub async fn import(pool: &MySqlPool, list: &LogList) -> Result<ImportSummary> {
                 continue;
             }
             let state = log.state_name().unwrap_or("");
-            let enabled = !matches!(state, "retired" | "rejected");
+            // Retired and read-only logs are collected to their final tree
+            // head; only rejected ones (never trusted) are left off.
+            let enabled = state != "rejected";
+            let final_size = log.final_tree_head().map(|h| h.tree_size);
+            let interval = log.temporal_interval.as_ref();
+            let rps = log
+                .certspotter_qps
+                .filter(|q| q.is_finite() && *q > 0.0 && *q <= 10_000.0);
+            let batch = log
+                .certspotter_download_size
+                .filter(|n| (1..=10_000).contains(n))
+                .and_then(|n| u32::try_from(n).ok());
+            let jobs = log
+                .certspotter_download_jobs
+                .filter(|j| (1..=1024).contains(j));
             // Locked, so that concurrent imports count inserted and updated right.
             let existing: Option<(u64,)> =
                 sqlx::query_as("SELECT id FROM logs WHERE url = ? FOR UPDATE")
@@ -91,11 +105,16 @@ pub async fn import(pool: &MySqlPool, list: &LogList) -> Result<ImportSummary> {
             // enabled flag and the creation time.
             sqlx::query(
                 "INSERT INTO logs (url, kind, monitoring_url, public_key, log_id, description, operator, \
-                 state, mmd, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 state, mmd, enabled, created_at, updated_at, final_tree_size, temporal_start, temporal_end, \
+                 requests_per_sec, entries_per_request, max_fetchers) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 4)) \
                  ON DUPLICATE KEY UPDATE kind = VALUES(kind), monitoring_url = VALUES(monitoring_url), \
                  public_key = VALUES(public_key), log_id = VALUES(log_id), description = VALUES(description), \
                  operator = VALUES(operator), state = VALUES(state), mmd = VALUES(mmd), \
-                 updated_at = VALUES(updated_at)",
+                 updated_at = VALUES(updated_at), final_tree_size = VALUES(final_tree_size), \
+                 temporal_start = VALUES(temporal_start), temporal_end = VALUES(temporal_end), \
+                 requests_per_sec = COALESCE(requests_per_sec, VALUES(requests_per_sec)), \
+                 entries_per_request = COALESCE(entries_per_request, VALUES(entries_per_request))",
             )
             .bind(&url)
             .bind(kind.as_str())
@@ -109,6 +128,12 @@ pub async fn import(pool: &MySqlPool, list: &LogList) -> Result<ImportSummary> {
             .bind(enabled)
             .bind(now)
             .bind(now)
+            .bind(final_size)
+            .bind(interval.map(|i| db::clip(&i.start_inclusive, 32).to_owned()))
+            .bind(interval.map(|i| db::clip(&i.end_exclusive, 32).to_owned()))
+            .bind(rps)
+            .bind(batch)
+            .bind(jobs)
             .execute(&mut *tx)
             .await?;
             if existing.is_some() {
@@ -123,7 +148,7 @@ pub async fn import(pool: &MySqlPool, list: &LogList) -> Result<ImportSummary> {
 }
 
 /// One log as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
 pub struct LogInfo {
     pub id: u64,
     pub url: String,
@@ -136,6 +161,13 @@ pub struct LogInfo {
     pub priority: i32,
     pub start_index: u64,
     pub max_fetchers: u32,
+    /// The log's own fetch budget per client address (else its operator's or the default).
+    pub requests_per_sec: Option<f64>,
+    pub entries_per_request: Option<u32>,
+    /// A read-only log's final tree size (from the log list).
+    pub final_tree_size: Option<u64>,
+    pub temporal_start: Option<String>,
+    pub temporal_end: Option<String>,
     pub planned_end: u64,
     /// Largest verified tree size.
     pub tree_size: Option<u64>,
@@ -156,7 +188,8 @@ pub struct LogInfo {
 pub async fn list(pool: &MySqlPool) -> Result<Vec<LogInfo>> {
     let mut logs: Vec<LogInfo> = sqlx::query_as(
         "SELECT l.id, l.url, l.kind, l.monitoring_url, l.description, l.operator, l.state, l.enabled, \
-         l.priority, l.start_index, l.max_fetchers, l.planned_end, \
+         l.priority, l.start_index, l.max_fetchers, l.requests_per_sec, l.entries_per_request, \
+         l.final_tree_size, l.temporal_start, l.temporal_end, l.planned_end, \
          (SELECT MAX(s.tree_size) FROM sths s WHERE s.log_id = l.id AND s.verified = 1) AS tree_size, \
          (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.check_of = 0) AS tasks, \
          (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.check_of = 0 AND t.state = 'done') AS tasks_done, \
@@ -174,7 +207,7 @@ pub async fn list(pool: &MySqlPool) -> Result<Vec<LogInfo>> {
 }
 
 /// Changes an admin can make to a log.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogUpdate {
     #[serde(default)]
@@ -185,6 +218,87 @@ pub struct LogUpdate {
     pub start_index: Option<u64>,
     #[serde(default)]
     pub max_fetchers: Option<u32>,
+    /// Fetch budget per client address: requests per second (0 < r <= 10,000).
+    #[serde(default)]
+    pub requests_per_sec: Option<f64>,
+    /// Entries per get-entries request (1..=10,000).
+    #[serde(default)]
+    pub entries_per_request: Option<u32>,
+}
+
+fn check_budget(rps: Option<f64>, batch: Option<u32>) -> Result<()> {
+    if rps.is_some_and(|r| !(r.is_finite() && r > 0.0 && r <= 10_000.0)) {
+        return Err(Error::unprocessable(
+            ErrorCode::InvalidCap,
+            "requests_per_sec must be in (0, 10000]",
+        ));
+    }
+    if batch.is_some_and(|b| !(1..=10_000).contains(&b)) {
+        return Err(Error::unprocessable(
+            ErrorCode::InvalidCap,
+            "entries_per_request must be in 1..=10000",
+        ));
+    }
+    Ok(())
+}
+
+/// An operator's budget: defaults for its logs and its limit across them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, FromRow)]
+pub struct OperatorBudget {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub requests_per_sec: Option<f64>,
+    #[serde(default)]
+    pub entries_per_request: Option<u32>,
+    #[serde(default)]
+    pub fetchers: Option<u32>,
+    /// Requests per second per client address to all its logs together.
+    #[serde(default)]
+    pub operator_requests_per_sec: Option<f64>,
+}
+
+/// Every operator with a budget.
+pub async fn operators(pool: &MySqlPool) -> Result<Vec<OperatorBudget>> {
+    Ok(sqlx::query_as(
+        "SELECT name, requests_per_sec, entries_per_request, fetchers, operator_requests_per_sec \
+         FROM operators ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Sets (replaces) the budget of operator `name`.
+pub async fn set_operator(pool: &MySqlPool, name: &str, b: &OperatorBudget) -> Result<()> {
+    if name.is_empty() || name.len() > 255 {
+        return Err(Error::unprocessable(
+            ErrorCode::InvalidName,
+            "an operator name is 1 to 255 bytes",
+        ));
+    }
+    check_budget(b.requests_per_sec, b.entries_per_request)?;
+    check_budget(b.operator_requests_per_sec, None)?;
+    if b.fetchers.is_some_and(|f| !(1..=1024).contains(&f)) {
+        return Err(Error::unprocessable(
+            ErrorCode::InvalidCap,
+            "fetchers must be in 1..=1024",
+        ));
+    }
+    sqlx::query(
+        "INSERT INTO operators (name, requests_per_sec, entries_per_request, fetchers, operator_requests_per_sec, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE requests_per_sec = VALUES(requests_per_sec), \
+         entries_per_request = VALUES(entries_per_request), fetchers = VALUES(fetchers), \
+         operator_requests_per_sec = VALUES(operator_requests_per_sec), updated_at = VALUES(updated_at)",
+    )
+    .bind(name)
+    .bind(b.requests_per_sec)
+    .bind(b.entries_per_request)
+    .bind(b.fetchers)
+    .bind(b.operator_requests_per_sec)
+    .bind(db::now_ms())
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Applies a [`LogUpdate`]; tasks take the log's enabled flag and priority.
@@ -197,6 +311,7 @@ pub async fn update(pool: &MySqlPool, id: u64, u: &LogUpdate) -> Result<()> {
             "max_fetchers must be in 1..=1024",
         ));
     }
+    check_budget(u.requests_per_sec, u.entries_per_request)?;
     if u.start_index.is_some_and(|s| s > i64::MAX as u64) {
         return Err(Error::unprocessable(
             ErrorCode::InvalidIndex,
@@ -213,12 +328,16 @@ pub async fn update(pool: &MySqlPool, id: u64, u: &LogUpdate) -> Result<()> {
     }
     sqlx::query(
         "UPDATE logs SET enabled = COALESCE(?, enabled), priority = COALESCE(?, priority), \
-         start_index = COALESCE(?, start_index), max_fetchers = COALESCE(?, max_fetchers), updated_at = ? WHERE id = ?",
+         start_index = COALESCE(?, start_index), max_fetchers = COALESCE(?, max_fetchers), \
+         requests_per_sec = COALESCE(?, requests_per_sec), entries_per_request = COALESCE(?, entries_per_request), \
+         updated_at = ? WHERE id = ?",
     )
     .bind(u.enabled)
     .bind(u.priority)
     .bind(u.start_index)
     .bind(u.max_fetchers)
+    .bind(u.requests_per_sec)
+    .bind(u.entries_per_request)
     .bind(db::now_ms())
     .bind(id)
     .execute(&mut *tx)

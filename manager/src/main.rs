@@ -108,6 +108,18 @@ struct ServeArgs {
     /// reverse proxy that overwrites it, e.g. nginx's X-Real-IP).
     #[arg(long, env = "CT_CLIENT_ADDRESS_HEADER")]
     client_address_header: Option<String>,
+    /// Tasks of one log one worker may hold at once.
+    #[arg(long, env = "CT_TASKS_PER_LOG", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    tasks_per_log: u32,
+    /// Requests per second per client address to a log without a budget of its own or its operator's.
+    #[arg(long, env = "CT_DEFAULT_RPS", default_value_t = 10.0)]
+    default_requests_per_sec: f64,
+    /// Entries per get-entries request for a log without a budget of its own or its operator's.
+    #[arg(long, env = "CT_DEFAULT_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    default_entries_per_request: u64,
+    /// Seconds an idle worker is told to wait before claiming again.
+    #[arg(long, env = "CT_IDLE_CLAIM_SECS", default_value_t = 30)]
+    idle_claim_secs: u64,
     /// Database pool size.
     #[arg(long, env = "CT_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
@@ -180,6 +192,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 registration_secret: args.registration_secret.filter(|s| !s.is_empty()),
                 registrations_per_hour: args.registrations_per_hour,
                 client_address_header: args.client_address_header.filter(|h| !h.is_empty()),
+                tasks_per_log: args.tasks_per_log,
+                default_requests_per_sec: if args.default_requests_per_sec.is_finite()
+                    && args.default_requests_per_sec > 0.0
+                {
+                    args.default_requests_per_sec.min(10_000.0)
+                } else {
+                    anyhow::bail!("--default-requests-per-sec must be a positive number")
+                },
+                default_entries_per_request: args.default_entries_per_request,
+                idle_claim: Duration::from_secs(args.idle_claim_secs.clamp(1, 3600)),
                 ..Config::default()
             };
             create_database(&url).await?;

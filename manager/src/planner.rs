@@ -32,6 +32,12 @@ pub fn ranges(from: u64, to: u64, size: u64) -> Vec<(u64, u64)> {
     out
 }
 
+/// Marks the log's newest entries: every range planned as a live log grew
+/// (it was planned before) goes ahead of any backlog.
+pub fn with_tip(ranges: Vec<(u64, u64)>, growing: bool) -> Vec<(u64, u64, bool)> {
+    ranges.into_iter().map(|(s, e)| (s, e, growing)).collect()
+}
+
 /// Plans one log; returns how many tasks were added.
 pub async fn plan_log(
     pool: &MySqlPool,
@@ -40,8 +46,8 @@ pub async fn plan_log(
     task_size_log2: u32,
 ) -> Result<u64> {
     let size = 1u64 << task_size_log2.min(40);
-    let Some((start, planned)): Option<(u64, u64)> =
-        sqlx::query_as("SELECT start_index, planned_end FROM logs WHERE id = ?")
+    let Some((start, planned, final_size)): Option<(u64, u64, Option<u64>)> =
+        sqlx::query_as("SELECT start_index, planned_end, final_tree_size FROM logs WHERE id = ?")
             .bind(log_id)
             .fetch_optional(pool)
             .await?
@@ -56,11 +62,13 @@ pub async fn plan_log(
     let Some(tree_size) = tree_size else {
         return Ok(0);
     };
+    // A read-only or retired log is collected to its final tree head.
+    let tree_size = final_size.map_or(tree_size, |f| tree_size.min(f));
     let from = planned.max(start);
     if tree_size <= from {
         return Ok(0);
     }
-    let planned_ranges = ranges(from, tree_size, size);
+    let planned_ranges = with_tip(ranges(from, tree_size, size), planned > 0);
     let added = store
         .plan(log_id, planned, &planned_ranges, tree_size)
         .await?;

@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::{Router, extract::DefaultBodyLimit};
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -133,6 +133,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/logs", get(admin::logs).post(admin::import))
         .route("/v1/admin/logs/{id}", patch(admin::update_log))
         .route("/v1/admin/logs/{id}/poll", post(admin::poll_log))
+        .route("/v1/admin/operators", get(admin::operators))
+        .route("/v1/admin/operators/{name}", put(admin::set_operator))
         .route("/v1/admin/workers", get(admin::workers))
         .route("/v1/admin/workers/{id}/revoke", post(admin::revoke))
         .route("/v1/admin/leases/expire", post(admin::expire_leases))

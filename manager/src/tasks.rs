@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use ct_core::protocol::{
-    CompleteRequest, ErrorCode, FailRequest, HeartbeatRequest, HeartbeatResponse, LogFetchers,
-    ProofState, TaskAck, TaskLease, TaskPhase, TaskState, TaskStatus,
+    CompleteRequest, Cooldown, ErrorCode, FailRequest, FetchBudget, HeartbeatRequest,
+    HeartbeatResponse, LogFetchers, ProofState, TaskAck, TaskLease, TaskPhase, TaskState,
+    TaskStatus,
 };
 use ct_db::limits::ERROR_TEXT;
-use ct_db::store::{Claimer, ReportState};
+use ct_db::store::{Claimer, Idle, ReportState};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
@@ -38,8 +39,66 @@ pub async fn reap_loop(state: AppState, every: Duration, mut stop: watch::Receiv
     }
 }
 
-/// Leases up to `max` tasks to a worker.
-pub async fn claim(state: &AppState, worker_id: u64, max: u32) -> Result<Vec<TaskLease>> {
+/// A log's fetch budget per client address: the log's own values, else its
+/// operator's, else the manager's defaults; fetchers at most the log's cap.
+pub fn budget_of(
+    config: &crate::Config,
+    requests_per_sec: Option<f64>,
+    entries_per_request: Option<u32>,
+    max_fetchers: u32,
+    operator_fetchers: Option<u32>,
+    operator_requests_per_sec: Option<f64>,
+) -> FetchBudget {
+    FetchBudget {
+        requests_per_sec: requests_per_sec
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .unwrap_or(config.default_requests_per_sec),
+        entries_per_request: entries_per_request
+            .map(u64::from)
+            .filter(|n| *n > 0)
+            .unwrap_or(config.default_entries_per_request),
+        fetchers: operator_fetchers
+            .map_or(max_fetchers, |f| f.min(max_fetchers))
+            .max(1),
+        operator_requests_per_sec: operator_requests_per_sec.filter(|r| r.is_finite() && *r > 0.0),
+    }
+}
+
+/// The budget of one log, read from the database.
+async fn log_budget(
+    conn: &mut sqlx::MySqlConnection,
+    config: &crate::Config,
+    log_id: u64,
+) -> Result<(String, u32, FetchBudget)> {
+    type Row = (
+        String,
+        u32,
+        Option<f64>,
+        Option<u32>,
+        Option<u32>,
+        Option<f64>,
+    );
+    let (url, cap, rps, batch, op_fetchers, op_rps): Row = sqlx::query_as(
+        "SELECT l.url, l.max_fetchers, COALESCE(l.requests_per_sec, o.requests_per_sec), \
+         COALESCE(l.entries_per_request, o.entries_per_request), o.fetchers, o.operator_requests_per_sec \
+         FROM logs l LEFT JOIN operators o ON o.name = l.operator WHERE l.id = ?",
+    )
+    .bind(log_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let b = budget_of(config, rps, batch, cap, op_fetchers, op_rps);
+    Ok((url, b.fetchers, b))
+}
+
+/// What a claim answers.
+pub struct ClaimAnswer {
+    pub tasks: Vec<TaskLease>,
+    pub retry_after_ms: Option<u64>,
+    pub reason: Option<String>,
+}
+
+/// Leases up to `max` tasks to a worker, spread over logs.
+pub async fn claim(state: &AppState, worker_id: u64, max: u32) -> Result<ClaimAnswer> {
     let max = max.clamp(1, state.config.max_claim.max(1));
     let w: Option<(bool, String, u64)> =
         sqlx::query_as("SELECT flagged, address, tasks_done FROM workers WHERE id = ?")
@@ -61,20 +120,30 @@ pub async fn claim(state: &AppState, worker_id: u64, max: u32) -> Result<Vec<Tas
         address,
         tasks_done,
         check_min_tasks: state.config.check_min_tasks,
+        tasks_per_log: state.config.tasks_per_log,
     };
-    let mut rows = state.store.claim(&who, max).await?;
-    if rows.is_empty() && reap(state, false).await? > 0 {
+    let mut claimed = state.store.claim(&who, max).await?;
+    if claimed.tasks.is_empty() && reap(state, false).await? > 0 {
         // Nothing pending: expired leases went back to the pool; look again.
-        rows = state.store.claim(&who, max).await?;
+        claimed = state.store.claim(&who, max).await?;
     }
+    let rows = claimed.tasks;
     let mut conn = state.pool.acquire().await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
+        let budget = budget_of(
+            &state.config,
+            r.requests_per_sec,
+            r.entries_per_request,
+            r.max_fetchers,
+            r.operator_fetchers,
+            r.operator_requests_per_sec,
+        );
         let advice = scaling::current(
             &mut conn,
             worker_id,
             r.log_id,
-            r.max_fetchers,
+            budget.fetchers,
             state.config.initial_fetchers,
         )
         .await?;
@@ -93,10 +162,38 @@ pub async fn claim(state: &AppState, worker_id: u64, max: u32) -> Result<Vec<Tas
                 .unwrap_or(0),
             fetchers: advice.fetchers,
             check_of: (r.check_of != 0).then_some(r.check_of),
+            operator: r.operator,
+            budget: Some(budget),
         });
     }
     inc(&state.metrics.tasks_leased, out.len() as u64);
-    Ok(out)
+    // An idle worker waits before its next claim: long when there is no
+    // work, short when work waits on logs it holds its share of.
+    let idle = state.config.idle_claim.as_millis() as u64;
+    let (retry_after_ms, reason) = match claimed.idle {
+        None => (None, None),
+        Some(Idle::NoWork) => (Some(jitter(idle)), Some("no pending task".to_owned())),
+        Some(Idle::AtShare) => (
+            Some(jitter((idle / 6).max(1000))),
+            Some("you hold your share of every log with pending tasks".to_owned()),
+        ),
+        Some(Idle::CoolingDown) => (
+            Some(jitter((idle / 2).max(1000))),
+            Some("pending tasks only on logs you are cooling down on".to_owned()),
+        ),
+    };
+    Ok(ClaimAnswer {
+        tasks: out,
+        retry_after_ms,
+        reason,
+    })
+}
+
+/// `ms` give or take a fifth, so that idle workers do not claim in step.
+fn jitter(ms: u64) -> u64 {
+    use rand::Rng;
+    let spread = ms / 5;
+    ms - spread + rand::rng().random_range(0..=spread * 2)
 }
 
 /// Records progress, extends leases and answers the scaling advice.
@@ -132,11 +229,7 @@ pub async fn heartbeat(
     if !hb.deltas.is_empty() {
         let mut tx = state.pool.begin().await?;
         for (log_id, d) in &hb.deltas {
-            let (url, cap): (String, u32) =
-                sqlx::query_as("SELECT url, max_fetchers FROM logs WHERE id = ?")
-                    .bind(log_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let (url, cap, budget) = log_budget(&mut tx, &state.config, *log_id).await?;
             let cur = scaling::current(
                 &mut tx,
                 worker_id,
@@ -152,11 +245,27 @@ pub async fn heartbeat(
                 log_url: url,
                 fetchers: next.fetchers,
                 reason: next.reason,
+                budget: Some(budget),
             });
         }
         tx.commit().await?;
     }
-    Ok(HeartbeatResponse { tasks, fetchers })
+    let cooldowns = state
+        .store
+        .cooldowns_of(worker_id)
+        .await?
+        .into_iter()
+        .map(|(log_id, until, reason)| Cooldown {
+            log_id,
+            until: u64::try_from(until).unwrap_or(0),
+            reason,
+        })
+        .collect();
+    Ok(HeartbeatResponse {
+        tasks,
+        fetchers,
+        cooldowns,
+    })
 }
 
 /// Completes a task: its subtree hash is proven against a verified signed

@@ -1,8 +1,12 @@
-//! `claim`: pending tasks become leases, `FOR UPDATE SKIP LOCKED` so that
+//! `claim`: pending tasks become leases. A worker gets tasks of several
+//! logs at once: the logs the fleet is thinnest on first (an admin's
+//! priority above all), a log's newest entries (`tip`) ahead of its
+//! backlog, at most `tasks_per_log` tasks of one log per worker, none of a
+//! log the worker is cooling down on. `FOR UPDATE SKIP LOCKED`, so that
 //! concurrent claims never wait on each other.
 
 use crate::error::{Result, retrying};
-use crate::limits::placeholders;
+use crate::limits::{now_ms, placeholders};
 use crate::rows::LeasedTask;
 
 use super::TaskStore;
@@ -18,40 +22,141 @@ pub struct Claimer {
     /// with at least `check_min_tasks` (an established history).
     pub tasks_done: u64,
     pub check_min_tasks: u64,
+    /// Tasks of one log one worker may hold at once.
+    pub tasks_per_log: u32,
+}
+
+/// What a claim gave, and why nothing when it gave nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Claimed {
+    pub tasks: Vec<LeasedTask>,
+    /// Why no task: no pending work, every log at this worker's share, or
+    /// cooling down.
+    pub idle: Option<Idle>,
+}
+
+/// Why a claim gave nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// No pending task this worker may take.
+    NoWork,
+    /// Pending tasks exist, but on logs where this worker holds its share.
+    AtShare,
+    /// Pending tasks exist only on logs this worker is cooling down on.
+    CoolingDown,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Candidate {
+    id: u64,
+    operator: String,
+    priority: i32,
+    fleet: i64,
+    mine: i64,
+    tip: bool,
+    cooling: bool,
 }
 
 impl TaskStore {
     /// Leases up to `max` tasks to `who`; every lease starts at the task's
     /// start.
-    pub async fn claim(&self, who: &Claimer, max: u32) -> Result<Vec<LeasedTask>> {
+    pub async fn claim(&self, who: &Claimer, max: u32) -> Result<Claimed> {
         retrying(|| self.claim_once(who, max.max(1))).await
     }
 
-    async fn claim_once(&self, who: &Claimer, max: u32) -> Result<Vec<LeasedTask>> {
-        // READ COMMITTED: the locking scan below then takes no gap locks on
-        // `tasks_claim`, which under REPEATABLE READ deadlock with the UPDATE
-        // that moves the claimed rows in that index (many concurrent claims).
+    async fn claim_once(&self, who: &Claimer, max: u32) -> Result<Claimed> {
+        // READ COMMITTED: the locking scans below then take no gap locks on
+        // the task indexes, which under REPEATABLE READ deadlock with the
+        // UPDATE that moves the claimed rows (many concurrent claims).
         let mut conn = self.pool.acquire().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             .execute(&mut *conn)
             .await?;
         let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
-        let established = who.tasks_done >= who.check_min_tasks;
-        let ids: Vec<(u64,)> = sqlx::query_as(
-            "SELECT id FROM tasks WHERE state = 'pending' AND enabled = 1 \
-             AND (exclude_worker IS NULL OR exclude_worker <> ?) \
-             AND (check_of = 0 OR (? AND exclude_address <> ?)) \
-             ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED",
+        let now = now_ms();
+        let mut logs: Vec<Candidate> = sqlx::query_as(
+            "SELECT l.id, l.operator, l.priority, \
+               (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.state = 'leased') AS fleet, \
+               (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.state = 'leased' AND t.lease_holder = ?) AS mine, \
+               EXISTS (SELECT 1 FROM tasks t WHERE t.state = 'pending' AND t.tip = 1 AND t.log_id = l.id) AS tip, \
+               EXISTS (SELECT 1 FROM worker_cooldowns c WHERE c.worker_id = ? AND c.log_id = l.id AND c.until_ms > ?) AS cooling \
+             FROM logs l WHERE l.enabled = 1 \
+               AND EXISTS (SELECT 1 FROM tasks t WHERE t.log_id = l.id AND t.state = 'pending' AND t.enabled = 1)",
         )
         .bind(who.worker_id)
-        .bind(established)
-        .bind(&who.address)
-        .bind(max)
+        .bind(who.worker_id)
+        .bind(now)
         .fetch_all(&mut *tx)
         .await?;
+        if logs.is_empty() {
+            tx.commit().await?;
+            return Ok(Claimed {
+                tasks: Vec::new(),
+                idle: Some(Idle::NoWork),
+            });
+        }
+        // Thinnest first, by log and then by operator.
+        let mut per_operator = std::collections::HashMap::<String, i64>::new();
+        for l in &logs {
+            *per_operator.entry(l.operator.clone()).or_default() += l.fleet;
+        }
+        logs.sort_by_key(|l| {
+            (
+                std::cmp::Reverse(l.priority),
+                std::cmp::Reverse(l.tip),
+                l.fleet,
+                per_operator.get(&l.operator).copied().unwrap_or(0),
+                l.id,
+            )
+        });
+        let established = who.tasks_done >= who.check_min_tasks;
+        let mut ids: Vec<u64> = Vec::new();
+        let (mut at_share, mut cooling) = (false, false);
+        for l in &logs {
+            let room = u32::try_from(i64::from(who.tasks_per_log.max(1)) - l.mine).unwrap_or(0);
+            let want = room.min(max - ids.len() as u32);
+            if l.cooling {
+                cooling = true;
+                continue;
+            }
+            if want == 0 {
+                at_share |= room == 0;
+                if ids.len() as u32 >= max {
+                    break;
+                }
+                continue;
+            }
+            let found: Vec<(u64,)> = sqlx::query_as(
+                "SELECT id FROM tasks WHERE log_id = ? AND state = 'pending' AND enabled = 1 \
+                 AND (exclude_worker IS NULL OR exclude_worker <> ?) \
+                 AND (check_of = 0 OR (? AND exclude_address <> ?)) \
+                 ORDER BY tip DESC, priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED",
+            )
+            .bind(l.id)
+            .bind(who.worker_id)
+            .bind(established)
+            .bind(&who.address)
+            .bind(want)
+            .fetch_all(&mut *tx)
+            .await?;
+            ids.extend(found.into_iter().map(|(id,)| id));
+            if ids.len() as u32 >= max {
+                break;
+            }
+        }
         if ids.is_empty() {
             tx.commit().await?;
-            return Ok(Vec::new());
+            let idle = if at_share {
+                Idle::AtShare
+            } else if cooling {
+                Idle::CoolingDown
+            } else {
+                Idle::NoWork
+            };
+            return Ok(Claimed {
+                tasks: Vec::new(),
+                idle: Some(idle),
+            });
         }
         let list = placeholders(ids.len());
         let sql = format!(
@@ -61,21 +166,28 @@ impl TaskStore {
              WHERE state = 'pending' AND id IN ({list})"
         );
         let mut update = sqlx::query(&sql).bind(who.worker_id).bind(self.expiry());
-        for (id,) in &ids {
+        for id in &ids {
             update = update.bind(id);
         }
         update.execute(&mut *tx).await?;
         let sql = format!(
             "SELECT t.id, t.log_id, l.url, l.kind, l.monitoring_url, t.start_index, t.end_index, \
-             l.max_fetchers, t.check_of, t.lease_expires_at FROM tasks t JOIN logs l ON l.id = t.log_id \
-             WHERE t.state = 'leased' AND t.lease_holder = ? AND t.id IN ({list}) ORDER BY t.priority DESC, t.id"
+             l.max_fetchers, t.check_of, t.lease_expires_at, l.operator, \
+             COALESCE(l.requests_per_sec, o.requests_per_sec) AS requests_per_sec, \
+             COALESCE(l.entries_per_request, o.entries_per_request) AS entries_per_request, \
+             o.fetchers AS operator_fetchers, o.operator_requests_per_sec \
+             FROM tasks t JOIN logs l ON l.id = t.log_id LEFT JOIN operators o ON o.name = l.operator \
+             WHERE t.state = 'leased' AND t.lease_holder = ? AND t.id IN ({list}) ORDER BY t.tip DESC, t.priority DESC, t.id"
         );
         let mut select = sqlx::query_as::<_, LeasedTask>(&sql).bind(who.worker_id);
-        for (id,) in &ids {
+        for id in &ids {
             select = select.bind(id);
         }
         let rows = select.fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        Ok(rows)
+        Ok(Claimed {
+            tasks: rows,
+            idle: None,
+        })
     }
 }

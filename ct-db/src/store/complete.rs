@@ -149,6 +149,13 @@ impl TaskStore {
             .bind(worker_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE worker_cooldowns SET failures = 0, until_ms = 0 WHERE worker_id = ? AND log_id = ? AND failures > 0",
+        )
+        .bind(worker_id)
+        .bind(t.log_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(t)
     }

@@ -15,6 +15,12 @@ use crate::states::TaskState;
 
 use super::{Delta, TaskStore, lock_one, lock_tasks, rate_limit_cap, record_stats};
 
+/// Failures in a row on one log before a worker cools down there.
+pub const COOLDOWN_AFTER: u32 = 3;
+/// The first cool-down, doubled for every further failure.
+pub const COOLDOWN_MS: i64 = 60_000;
+pub const COOLDOWN_MAX_MS: i64 = 15 * 60_000;
+
 /// Most tasks one heartbeat may name.
 pub const MAX_HEARTBEAT_TASKS: usize = 1024;
 
@@ -173,7 +179,9 @@ impl TaskStore {
         Ok(out)
     }
 
-    /// `worker_id` gives `task_id` back: it returns to the pool whole.
+    /// `worker_id` gives `task_id` back: it returns to the pool whole. After
+    /// [`COOLDOWN_AFTER`] failures in a row on one log the worker is kept off
+    /// that log for a while (doubling, at most [`COOLDOWN_MAX_MS`]).
     pub async fn fail(&self, worker_id: u64, task_id: u64, reason: &str) -> Result<TaskRow> {
         retrying(|| async {
             let mut tx = self.pool.begin().await?;
@@ -182,10 +190,52 @@ impl TaskStore {
                 return Err(Error::not_leased(task_id));
             }
             release(&mut tx, &t, reason, None).await?;
+            sqlx::query(
+                "INSERT INTO worker_cooldowns (worker_id, log_id, failures, until_ms, reason) VALUES (?, ?, 1, 0, ?) \
+                 ON DUPLICATE KEY UPDATE failures = failures + 1, reason = VALUES(reason)",
+            )
+            .bind(worker_id)
+            .bind(t.log_id)
+            .bind(clip(reason, 255))
+            .execute(&mut *tx)
+            .await?;
+            let (failures,): (u32,) = sqlx::query_as(
+                "SELECT failures FROM worker_cooldowns WHERE worker_id = ? AND log_id = ?",
+            )
+            .bind(worker_id)
+            .bind(t.log_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if failures >= COOLDOWN_AFTER {
+                let ms = (COOLDOWN_MS << (failures - COOLDOWN_AFTER).min(8)).min(COOLDOWN_MAX_MS);
+                sqlx::query(
+                    "UPDATE worker_cooldowns SET until_ms = ?, reason = ? WHERE worker_id = ? AND log_id = ?",
+                )
+                .bind(now_ms().saturating_add(ms))
+                .bind(clip(
+                    &format!("{failures} failures in a row here, off for {} s: {reason}", ms / 1000),
+                    255,
+                ))
+                .bind(worker_id)
+                .bind(t.log_id)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
             Ok(t)
         })
         .await
+    }
+
+    /// The logs `worker_id` is kept off now: (log id, until Unix ms, why).
+    pub async fn cooldowns_of(&self, worker_id: u64) -> Result<Vec<(u64, i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT log_id, until_ms, reason FROM worker_cooldowns WHERE worker_id = ? AND until_ms > ?",
+        )
+        .bind(worker_id)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Returns leases past their expiry (every lease when `force`) to the

@@ -7,7 +7,9 @@ use crate::limits::now_ms;
 use super::TaskStore;
 
 impl TaskStore {
-    /// Inserts `ranges` as new pending tasks of `log_id` and moves its
+    /// Inserts `ranges` (start, end, tip) as new pending tasks of `log_id`
+    /// (`tip`: the log's newest entries, handed out ahead of its backlog)
+    /// and moves its
     /// `planned_end` to `planned_end`, when it still is `from` (planning is
     /// idempotent and concurrent planners cannot plan twice). Returns the
     /// number of tasks added.
@@ -15,7 +17,7 @@ impl TaskStore {
         &self,
         log_id: u64,
         from: u64,
-        ranges: &[(u64, u64)],
+        ranges: &[(u64, u64, bool)],
         planned_end: u64,
     ) -> Result<u64> {
         retrying(|| async {
@@ -36,12 +38,20 @@ impl TaskStore {
             let mut added = 0;
             for chunk in ranges.chunks(500) {
                 let sql = format!(
-                    "INSERT IGNORE INTO tasks (log_id, start_index, end_index, next_index, enabled, priority, created_at) VALUES {}",
-                    vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+                    "INSERT IGNORE INTO tasks (log_id, start_index, end_index, next_index, enabled, priority, created_at, tip) VALUES {}",
+                    vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
                 );
                 let mut q = sqlx::query(&sql);
-                for (s, e) in chunk {
-                    q = q.bind(log_id).bind(s).bind(e).bind(s).bind(enabled).bind(priority).bind(now);
+                for (s, e, tip) in chunk {
+                    q = q
+                        .bind(log_id)
+                        .bind(s)
+                        .bind(e)
+                        .bind(s)
+                        .bind(enabled)
+                        .bind(priority)
+                        .bind(now)
+                        .bind(tip);
                 }
                 added += q.execute(&mut *tx).await?.rows_affected();
             }

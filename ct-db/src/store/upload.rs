@@ -27,7 +27,10 @@ impl TaskStore {
     /// Opens an upload of `worker_id` for `task_id`; refused unless the
     /// worker holds the current lease.
     pub async fn begin_upload(&self, worker_id: u64, task_id: u64) -> Result<UploadLease> {
-        let task = self.get(task_id).await?.ok_or_else(|| Error::no_task(task_id))?;
+        let task = self
+            .get(task_id)
+            .await?
+            .ok_or_else(|| Error::no_task(task_id))?;
         if !task.leased_to(worker_id) {
             return Err(Error::not_leased(task_id));
         }

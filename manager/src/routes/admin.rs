@@ -71,6 +71,25 @@ pub struct AdminWorker {
     pub flagged: bool,
 }
 
+/// `GET /v1/admin/operators`: operators with a fetch budget.
+pub async fn operators(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<Vec<logs::OperatorBudget>>> {
+    Ok(Json(logs::operators(&state.pool).await?))
+}
+
+/// `PUT /v1/admin/operators/{name}`: sets an operator's fetch budget.
+pub async fn set_operator(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+    Json(b): Json<logs::OperatorBudget>,
+) -> Result<Json<logs::OperatorBudget>> {
+    logs::set_operator(&state.pool, &name, &b).await?;
+    Ok(Json(logs::OperatorBudget { name, ..b }))
+}
+
 /// `GET /v1/admin/workers`.
 pub async fn workers(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<AdminWorker>>> {
     Ok(Json(

@@ -17,8 +17,12 @@ pub async fn claim(
     w: Worker,
     Json(req): Json<ClaimRequest>,
 ) -> Result<Json<ClaimResponse>> {
-    let tasks = tasks::claim(&state, w.id, req.max_tasks.unwrap_or(1)).await?;
-    Ok(Json(ClaimResponse { tasks }))
+    let a = tasks::claim(&state, w.id, req.max_tasks.unwrap_or(1)).await?;
+    Ok(Json(ClaimResponse {
+        tasks: a.tasks,
+        retry_after_ms: a.retry_after_ms,
+        reason: a.reason,
+    }))
 }
 
 /// `POST /v1/heartbeat`.

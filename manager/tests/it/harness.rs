@@ -42,6 +42,8 @@ pub fn test_config() -> Config {
         registrations_per_hour: 0,
         audit_interval: None,
         audit_share: 0.0,
+        // One worker may take a whole small log (the fleet tests set the default 2).
+        tasks_per_log: 64,
         ..Config::default()
     }
 }
@@ -118,6 +120,20 @@ impl TestApp {
         send(self.client.post(self.url(path)).json(body), token).await
     }
 
+    /// An admin call with any method and a JSON body.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        send(
+            self.client.request(method, self.url(path)).json(body),
+            Some(ADMIN),
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         send(self.client.get(self.url(path)), token).await
     }
@@ -188,6 +204,14 @@ impl TestApp {
         )
         .await
         .unwrap()
+    }
+
+    /// Polls log `log_id` now (as the admin `poll` does): fetches and
+    /// verifies its tree head, then plans.
+    pub async fn poll(&self, log_id: u64) -> manager::poller::PollOutcome {
+        manager::poller::poll_log(&self.state, log_id)
+            .await
+            .unwrap()
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod adversary;
+mod fleet;
 mod flow;
 mod harness;
 mod integrity;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ctlog_sim::{FaultConfig, LogConfig, SimConfig, Simulator, Views};
 
-const ADMIN: &str = "e2e-admin-token";
+pub(crate) const ADMIN: &str = "e2e-admin-token";
 
 fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_ct-worker"))
@@ -43,17 +43,24 @@ fn free_port() -> u16 {
 }
 
 pub(crate) struct Stack {
-    sim: Simulator,
+    pub(crate) sim: Simulator,
     db_name: String,
     db_url: String,
     manager: Option<Child>,
     manager_port: u16,
+    /// Flags added to `ct-manager serve`.
+    manager_args: Vec<String>,
     pub(crate) dir: PathBuf,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Stack {
     pub(crate) async fn new(tag: &str, logs: Vec<LogConfig>) -> Stack {
+        Self::new_with(tag, logs, &[]).await
+    }
+
+    /// A stack whose manager gets `manager_args` too.
+    pub(crate) async fn new_with(tag: &str, logs: Vec<LogConfig>, manager_args: &[&str]) -> Stack {
         let sim = Simulator::start(SimConfig::new(logs)).await.unwrap();
         let db_name = format!("ctjp_e2e_{tag}_{}", std::process::id());
         let base = base_db_url();
@@ -68,6 +75,7 @@ impl Stack {
             db_name,
             manager: None,
             manager_port: free_port(),
+            manager_args: manager_args.iter().map(|a| (*a).to_owned()).collect(),
             dir,
             http: reqwest::Client::new(),
         };
@@ -158,7 +166,7 @@ impl Stack {
         }
     }
 
-    fn worker(&self, name: &str) -> Child {
+    pub(crate) fn worker(&self, name: &str) -> Child {
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
         Command::new(env!("CARGO_BIN_EXE_ct-worker"))
             .args(["--no-tui", "--manager", &self.url("")])
