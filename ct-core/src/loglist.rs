@@ -71,6 +71,25 @@ pub struct TemporalInterval {
     pub end_exclusive: String,
 }
 
+impl LogList {
+    /// Parses `json` after checking `signature` over its exact bytes with
+    /// `key` (Google signs `log_list.json` into `log_list.sig`).
+    pub fn verified(
+        json: &[u8],
+        signature: &[u8],
+        key: &crate::sth::LogKey,
+    ) -> crate::Result<Self> {
+        key.verify_raw(json, signature).map_err(|_| {
+            crate::Error::Signature(
+                "the log list's signature does not verify with the given key: the file or its .sig \
+                 was changed, or they belong to another key"
+                    .into(),
+            )
+        })?;
+        serde_json::from_slice(json).map_err(|e| crate::Error::invalid("log list", e.to_string()))
+    }
+}
+
 impl Log {
     /// The name of the state (`usable`, `readonly`, ...), if any.
     pub fn state_name(&self) -> Option<&str> {

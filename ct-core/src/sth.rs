@@ -137,6 +137,37 @@ impl LogKey {
         &self.spki_der
     }
 
+    /// Verifies a bare signature over `message`: RSA PKCS#1 v1.5 with
+    /// SHA-256 for an RSA key, ECDSA P-256 SHA-256 (ASN.1) for an EC key (as
+    /// Google signs its log list).
+    pub fn verify_raw(&self, message: &[u8], sig: &[u8]) -> Result<()> {
+        let alg: &dyn signature::VerificationAlgorithm = match self.kind {
+            KeyKind::EcdsaP256 => &signature::ECDSA_P256_SHA256_ASN1,
+            KeyKind::Rsa => &signature::RSA_PKCS1_2048_8192_SHA256,
+        };
+        signature::UnparsedPublicKey::new(alg, &self.raw)
+            .verify(message, sig)
+            .map_err(|_| Error::Signature("bad signature".into()))
+    }
+
+    /// Parses a PEM `PUBLIC KEY` (SubjectPublicKeyInfo).
+    pub fn from_pem(pem: &str) -> Result<Self> {
+        let body: String = pem
+            .lines()
+            .map(str::trim)
+            .skip_while(|l| *l != "-----BEGIN PUBLIC KEY-----")
+            .skip(1)
+            .take_while(|l| *l != "-----END PUBLIC KEY-----")
+            .collect();
+        if body.is_empty() {
+            return Err(Error::invalid(
+                "PEM public key",
+                "no -----BEGIN PUBLIC KEY----- block".to_string(),
+            ));
+        }
+        Self::from_spki_der(&crate::b64::decode(&body, "PEM public key")?)
+    }
+
     /// Verifies a `DigitallySigned` over `message`.
     pub fn verify(&self, message: &[u8], ds: &DigitallySigned) -> Result<()> {
         if ds.hash_alg != HASH_SHA256 {

@@ -52,7 +52,17 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum LogsCommand {
     /// Import (insert or update) the logs of a v3 log list JSON file.
-    Import { file: std::path::PathBuf },
+    Import {
+        file: std::path::PathBuf,
+        /// The list's detached signature (Google's `log_list.sig`): the
+        /// import happens only when it verifies with `--key`.
+        #[arg(long, requires = "key")]
+        signature: Option<std::path::PathBuf>,
+        /// PEM public key the signature must verify with (Google's log list
+        /// signing key).
+        #[arg(long, requires = "signature")]
+        key: Option<std::path::PathBuf>,
+    },
     /// List known logs.
     List,
 }
@@ -230,12 +240,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Logs {
-            command: LogsCommand::Import { file },
+            command:
+                LogsCommand::Import {
+                    file,
+                    signature,
+                    key,
+                },
         } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let list: ct_core::loglist::LogList = serde_json::from_str(&text)
-                .with_context(|| format!("parsing {} as a v3 log list", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let list: ct_core::loglist::LogList = match (signature, key) {
+                (Some(sig), Some(key)) => {
+                    let sig = std::fs::read(&sig)
+                        .with_context(|| format!("reading {}", sig.display()))?;
+                    let pem = std::fs::read_to_string(&key)
+                        .with_context(|| format!("reading {}", key.display()))?;
+                    let key = ct_core::sth::LogKey::from_pem(&pem)
+                        .with_context(|| format!("{} is not a PEM public key", key.display()))?;
+                    let list = ct_core::loglist::LogList::verified(&bytes, &sig, &key)
+                        .with_context(|| format!("refusing {}", file.display()))?;
+                    eprintln!("ct-manager: the signature of {} verifies", file.display());
+                    list
+                }
+                _ => serde_json::from_slice(&bytes)
+                    .with_context(|| format!("parsing {} as a v3 log list", file.display()))?,
+            };
             let pool = db::connect(&url, 2)
                 .await
                 .context("connecting to the database")?;

@@ -4,6 +4,7 @@
 
 mod certs;
 mod fuzz;
+mod loglist;
 mod merkle;
 mod real;
 mod signing;

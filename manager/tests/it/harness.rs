@@ -111,6 +111,11 @@ impl TestApp {
         admin.close().await;
     }
 
+    /// The URL of this test's database (for the `ct-manager` binary).
+    pub fn database_url(&self) -> String {
+        format!("{}/{}", self.server_url, self.db_name)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -9,5 +9,6 @@ mod fleet;
 mod flow;
 mod harness;
 mod integrity;
+mod loglist;
 mod poll;
 mod requests;
