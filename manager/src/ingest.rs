@@ -177,6 +177,7 @@ pub async fn upload(
         req.first_leaf_hash.as_ref(),
     )
     .await?;
+    let started = std::time::Instant::now();
     let paths = PathCheck {
         start: task.start_index,
         end: task.end_index,
@@ -206,6 +207,10 @@ pub async fn upload(
         Ok(out)
     })
     .await?;
+    state
+        .metrics
+        .ingest_seconds
+        .observe(crate::metrics::since(started));
     inc(&state.metrics.entries_new, out.new);
     inc(&state.metrics.entries_duplicate, out.duplicate);
     inc(&state.metrics.entries_rejected, out.rejected);

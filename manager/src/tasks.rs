@@ -115,6 +115,7 @@ pub async fn claim(state: &AppState, worker_id: u64, max: u32) -> Result<ClaimAn
         ));
     }
     inc(&state.metrics.claims, 1);
+    let started = std::time::Instant::now();
     let who = Claimer {
         worker_id,
         address,
@@ -128,6 +129,10 @@ pub async fn claim(state: &AppState, worker_id: u64, max: u32) -> Result<ClaimAn
         claimed = state.store.claim(&who, max).await?;
     }
     let rows = claimed.tasks;
+    state
+        .metrics
+        .claim_seconds
+        .observe(crate::metrics::since(started));
     let mut conn = state.pool.acquire().await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -229,6 +234,13 @@ pub async fn heartbeat(
     if !hb.deltas.is_empty() {
         let mut tx = state.pool.begin().await?;
         for (log_id, d) in &hb.deltas {
+            inc(
+                &state
+                    .metrics
+                    .rate_limited
+                    .get_or_create(&crate::metrics::LogLabels { log_id: *log_id }),
+                d.rate_limited,
+            );
             let (url, cap, budget) = log_budget(&mut tx, &state.config, *log_id).await?;
             let cur = scaling::current(
                 &mut tx,

@@ -183,10 +183,7 @@ pub async fn prove(
             let mut tiles = Tiles::new(state, base, tree_size);
             match tiles.proof(start, end, &root).await {
                 Ok((upper, own)) => {
-                    state
-                        .metrics
-                        .proof_requests
-                        .fetch_add(tiles.requests, std::sync::atomic::Ordering::Relaxed);
+                    // Each tile request was counted by `get_bytes`.
                     if &own != hash {
                         return Ok(Proof::Mismatch {
                             tree_size,
@@ -219,6 +216,10 @@ pub async fn prove(
             ),
         },
     };
+    state
+        .metrics
+        .proof_seconds
+        .observe(crate::metrics::since(started));
     tracing::debug!(
         log.id = t.log_id,
         start,
@@ -231,10 +232,7 @@ pub async fn prove(
 }
 
 async fn get_bytes(state: &AppState, url: &str) -> std::result::Result<Vec<u8>, (u16, String)> {
-    state
-        .metrics
-        .proof_requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    crate::metrics::inc(&state.metrics.proof_requests, 1);
     crate::fetch::get_bounded(&state.http, url, MAX_PROOF_BYTES).await
 }
 
@@ -308,7 +306,6 @@ struct Tiles<'a> {
     base: &'a str,
     tree_size: u64,
     cache: HashMap<(u8, u64), Vec<Hash>>,
-    requests: u64,
 }
 
 impl<'a> Tiles<'a> {
@@ -318,7 +315,6 @@ impl<'a> Tiles<'a> {
             base,
             tree_size,
             cache: HashMap::new(),
-            requests: 0,
         }
     }
 
@@ -348,7 +344,6 @@ impl<'a> Tiles<'a> {
                 width,
             };
             let url = format!("{}{}", self.base, id.path());
-            self.requests += 1;
             let body = get_bytes(self.state, &url).await.map_err(|(_, e)| e)?;
             let hashes = decode_hash_tile(&body).map_err(|e| format!("{url}: {e}"))?;
             if (hashes.len() as u64) < width {

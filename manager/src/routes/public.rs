@@ -32,7 +32,10 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse> {
     let text = state.metrics.render(&state.pool).await?;
     Ok((
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         text,
     ))
 }

@@ -489,11 +489,7 @@ async fn bench_proof_cost() {
             MerkleTree::from_leaf_hashes(all.iter().map(|e| ct_core::merkle::leaf_hash(&e.leaf)));
         let size = 1u64 << log2;
         let ranges = 4096 / size;
-        let before = app
-            .state
-            .metrics
-            .proof_requests
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let before = app.state.metrics.proof_requests.get();
         let started = std::time::Instant::now();
         for r in 0..ranges {
             let mut t = target.clone();
@@ -506,12 +502,7 @@ async fn bench_proof_cost() {
             assert_eq!(p.state(), "verified", "{p:?}");
         }
         let elapsed = started.elapsed();
-        let requests = app
-            .state
-            .metrics
-            .proof_requests
-            .load(std::sync::atomic::Ordering::Relaxed)
-            - before;
+        let requests = app.state.metrics.proof_requests.get() - before;
         let per_task = requests as f64 / ranges as f64;
         println!(
             "proof cost {name} tasks of 2^{log2}: {per_task:.2} log requests per task -> {:.0} per 1,000,000 entries; {:.3} ms wall per range (incl. local HTTP)",

@@ -279,3 +279,92 @@ async fn public_endpoints() {
     assert!(text.contains("# TYPE ctjp_certificates gauge"));
     app.cleanup().await;
 }
+
+/// The sample names of a scrape (OpenMetrics text).
+fn samples(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `/metrics` has request counts and latency histograms per route and
+/// status, and every series the Grafana dashboard queries is exported.
+#[tokio::test]
+async fn metrics_cover_every_route_and_the_dashboard() {
+    let app = TestApp::spawn().await;
+    let key = crate::harness::TestKey::new();
+    let log = app.import_log("https://metrics.example.org/", &key).await;
+    app.set_tree_size(log, 8).await;
+    let (_, token) = app.register(Some("m")).await;
+    let (_, v) = app.post("/v1/tasks/claim", Some(&token), &json!({})).await;
+    let id = v["tasks"][0]["task_id"].as_u64().unwrap();
+    let (status, _) = app
+        .post(
+            "/v1/heartbeat",
+            Some(&token),
+            &json!({"tasks": [{"task_id": id, "next_index": 1, "entries": 1, "rate_limited": 2}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app.get("/v1/nothing", None).await;
+    assert_eq!(status, 404);
+    let _ = app.get("/v1/logs", None).await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for route in [
+        "/v1/workers/register",
+        "/v1/tasks/claim",
+        "/v1/heartbeat",
+        "/v1/logs",
+    ] {
+        assert!(
+            text.lines().any(
+                |l| l.starts_with("ctjp_http_request_duration_seconds_bucket{")
+                    && l.contains(&format!("route=\"{route}\",status=\"200\""))
+            ),
+            "{route}: {text}"
+        );
+    }
+    assert!(
+        text.contains("ctjp_log_rate_limited_total{log_id=\"1\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("ctjp_tasks{state=\"leased\"} 1"), "{text}");
+    let exported = samples(&text);
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/grafana/ctjp-manager.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut queried = 0;
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for (i, _) in expr.match_indices("ctjp_") {
+                let name: String = expr[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                queried += 1;
+                assert!(
+                    exported.contains(&name),
+                    "the dashboard queries {name}, which /metrics does not export"
+                );
+            }
+        }
+    }
+    assert!(queried >= 15, "{queried}");
+    app.cleanup().await;
+}
