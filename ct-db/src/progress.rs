@@ -16,6 +16,7 @@ pub type Range = (u64, u64);
 
 /// What is known about one log's collection.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
     pub log_id: u64,
     /// Size of the largest verified signed tree head (0 before the first).
@@ -27,9 +28,11 @@ pub struct Progress {
     /// Entries up to `tree_size` not collected yet (planned or not).
     pub entries_missing: u64,
     /// Those ranges, merged; at most 50 listed.
+    #[cfg_attr(feature = "openapi", schema(schema_with = range_list))]
     pub gaps: Vec<Range>,
     /// Entries the log serves with bytes that are not in its tree.
     pub entries_faulty: u64,
+    #[cfg_attr(feature = "openapi", schema(schema_with = range_list))]
     pub faults: Vec<Range>,
     /// End of the planned tasks.
     pub planned_end: u64,
@@ -50,6 +53,27 @@ pub struct Progress {
 }
 
 const LISTED: usize = 50;
+
+/// The OpenAPI schema of a list of [`Range`]s: `[[start, end], ...]`.
+#[cfg(feature = "openapi")]
+fn range_list() -> utoipa::openapi::schema::Array {
+    use utoipa::PartialSchema;
+    use utoipa::openapi::schema::{ArrayBuilder, ArrayItems};
+    let index = || match u64::schema() {
+        utoipa::openapi::RefOr::T(s) => s,
+        utoipa::openapi::RefOr::Ref(_) => utoipa::openapi::schema::Schema::default(),
+    };
+    let pair = ArrayBuilder::new()
+        .prefix_items([index(), index()])
+        .items(ArrayItems::False)
+        .min_items(Some(2))
+        .max_items(Some(2))
+        .description(Some("A half-open range [start, end)."));
+    ArrayBuilder::new()
+        .items(pair)
+        .max_items(Some(LISTED))
+        .build()
+}
 
 fn push_merged(list: &mut Vec<Range>, r: Range) {
     if let Some(last) = list.last_mut()

@@ -140,9 +140,9 @@ async fn record_stats(
         total.add(d);
         sqlx::query(
             "INSERT INTO stats_minute (minute, worker_id, log_id, entries, matches, errors, rate_limit_hits) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE entries = entries + VALUES(entries), \
-             matches = matches + VALUES(matches), errors = errors + VALUES(errors), \
-             rate_limit_hits = rate_limit_hits + VALUES(rate_limit_hits)",
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE entries = LEAST(18446744073709551615, CAST(entries AS DECIMAL(21)) + VALUES(entries)), \
+             matches = LEAST(18446744073709551615, CAST(matches AS DECIMAL(21)) + VALUES(matches)), errors = LEAST(18446744073709551615, CAST(errors AS DECIMAL(21)) + VALUES(errors)), \
+             rate_limit_hits = LEAST(18446744073709551615, CAST(rate_limit_hits AS DECIMAL(21)) + VALUES(rate_limit_hits))",
         )
         .bind(minute)
         .bind(worker_id)
@@ -155,7 +155,10 @@ async fn record_stats(
         .await?;
     }
     if total.entries > 0 || total.matches > 0 {
-        sqlx::query("UPDATE workers SET entries = entries + ?, matches = matches + ? WHERE id = ?")
+        sqlx::query(
+            "UPDATE workers SET entries = LEAST(18446744073709551615, CAST(entries AS DECIMAL(21)) + ?), \
+             matches = LEAST(18446744073709551615, CAST(matches AS DECIMAL(21)) + ?) WHERE id = ?",
+        )
             .bind(total.entries)
             .bind(total.matches)
             .bind(worker_id)

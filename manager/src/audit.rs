@@ -148,8 +148,19 @@ async fn proof_tree_size(state: &AppState, t: &Target) -> Option<u64> {
 /// Audits up to `limit` due ranges now.
 pub async fn run_due(state: &AppState, limit: u32) -> Result<VerifySummary> {
     let mut out = VerifySummary::default();
-    for task in state.store.audits_due(limit).await? {
-        let Some(completer) = task.completed_by else {
+    for due in state.store.audits_due(limit).await? {
+        // A flag earlier in this round may have requeued it: audit only what
+        // is still done by the same completer with its audit due.
+        let Some(task) = state.store.get(due.id).await? else {
+            continue;
+        };
+        let still_due = task.state == ct_db::TaskState::Done
+            && task.completed_by == due.completed_by
+            && matches!(
+                task.audit_state,
+                Some(AuditState::Pending | AuditState::Error)
+            );
+        let (true, Some(completer)) = (still_due, task.completed_by) else {
             continue;
         };
         let Some(target) = Target::load(state, task.id).await? else {

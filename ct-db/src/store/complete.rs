@@ -114,7 +114,8 @@ impl TaskStore {
         let now = now_ms();
         sqlx::query(
             "UPDATE tasks SET state = 'done', next_index = end_index, \
-             entries = entries + ?, matches = matches + ?, errors = errors + ?, rate_limited = rate_limited + ?, \
+             entries = LEAST(18446744073709551615, CAST(entries AS DECIMAL(21)) + ?), matches = LEAST(18446744073709551615, CAST(matches AS DECIMAL(21)) + ?), \
+             errors = LEAST(18446744073709551615, CAST(errors AS DECIMAL(21)) + ?), rate_limited = LEAST(18446744073709551615, CAST(rate_limited AS DECIMAL(21)) + ?), \
              lease_entries = 0, lease_matches = 0, lease_errors = 0, lease_rate_limited = 0, \
              lease_expires_at = NULL, subtree_hash = ?, completed_at = ?, completed_by = ?, \
              proof_hash = ?, proof_state = 'verified', proof_tree_size = ?, proof_error = NULL, \

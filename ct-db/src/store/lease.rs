@@ -334,9 +334,10 @@ pub(super) async fn release(
 ) -> Result<()> {
     sqlx::query(
         "UPDATE tasks SET state = 'pending', next_index = start_index, \
-         entries = entries + lease_entries, \
-         matches = matches + lease_matches, errors = errors + lease_errors, \
-         rate_limited = rate_limited + lease_rate_limited, \
+         entries = LEAST(18446744073709551615, CAST(entries AS DECIMAL(21)) + lease_entries), \
+         matches = LEAST(18446744073709551615, CAST(matches AS DECIMAL(21)) + lease_matches), \
+         errors = LEAST(18446744073709551615, CAST(errors AS DECIMAL(21)) + lease_errors), \
+         rate_limited = LEAST(18446744073709551615, CAST(rate_limited AS DECIMAL(21)) + lease_rate_limited), \
          lease_entries = 0, lease_matches = 0, lease_errors = 0, lease_rate_limited = 0, \
          lease_holder = NULL, lease_expires_at = NULL, lease_from = NULL, \
          exclude_worker = COALESCE(?, exclude_worker), last_error = ? WHERE id = ?",

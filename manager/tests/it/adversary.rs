@@ -73,7 +73,7 @@ async fn start(config: Config, log: LogConfig) -> (TestApp, Simulator, u64) {
     (app, sim, id)
 }
 
-/// A registered worker: its id, its address and a typed client with its token.
+/// A registered worker: its id and a typed client bound to its address, with its token.
 struct Worker {
     id: u64,
     client: ManagerClient,
@@ -303,7 +303,10 @@ impl Worked {
         match &self.result {
             Ok(ack) => assert_eq!(
                 (ack.state, ack.proof),
-                (TaskPhase::Done, Some(ct_core::protocol::ProofState::Verified)),
+                (
+                    TaskPhase::Done,
+                    Some(ct_core::protocol::ProofState::Verified)
+                ),
                 "task {}",
                 self.range.lease.task_id
             ),
@@ -422,7 +425,11 @@ async fn progress(app: &TestApp, log: u64) -> Progress {
 /// Returns every lease now (admin `leases/expire` with `all`); how many.
 async fn expire_all(app: &TestApp) -> u64 {
     let (status, v) = app
-        .post("/v1/admin/leases/expire", Some(ADMIN), &json!({"all": true}))
+        .post(
+            "/v1/admin/leases/expire",
+            Some(ADMIN),
+            &json!({"all": true}),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
     v["expired"].as_u64().unwrap()
@@ -465,7 +472,7 @@ async fn task_state(app: &TestApp, task: u64) -> (String, Option<u64>) {
         .unwrap()
 }
 
-async fn names_like(app: &TestApp, name: &str) -> i64 {
+async fn names_count(app: &TestApp, name: &str) -> i64 {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM names WHERE name = ?")
         .bind(name)
         .fetch_one(&app.pool)
@@ -487,7 +494,10 @@ async fn adversary_forged_entries_are_refused() {
     let lease = attacker.claim().await.unwrap();
     let r = Range::fetch(&app.client, &lease).await;
     let (matches, others) = (r.matches(), r.others());
-    assert!(matches.len() >= 2 && !others.is_empty(), "seed: want matches");
+    assert!(
+        matches.len() >= 2 && !others.is_empty(),
+        "seed: want matches"
+    );
     let (i, j) = (others[0], matches[0]);
     let k = matches[1];
     // A forged certificate at an index of the lease: without a path, with
@@ -503,11 +513,18 @@ async fn adversary_forged_entries_are_refused() {
     moved_path.index = k;
     moved_path.audit_path = r.path(k);
     let batch = vec![forged(i, name), with_path, long_path, moved, moved_path];
-    let resp = attacker.upload(lease.task_id, batch, r.hash()).await.unwrap();
-    assert_eq!((resp.new, resp.duplicate, resp.failed), (0, 0, 0), "{resp:?}");
+    let resp = attacker
+        .upload(lease.task_id, batch, r.hash())
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.new, resp.duplicate, resp.failed),
+        (0, 0, 0),
+        "{resp:?}"
+    );
     let codes: Vec<RejectionCode> = resp.rejections.iter().map(|x| x.code).collect();
     assert_eq!(codes, vec![RejectionCode::BadProof; 5], "{resp:?}");
-    assert_eq!(names_like(&app, name).await, 0);
+    assert_eq!(names_count(&app, name).await, 0);
 
     // Another worker's lease, and an index outside the attacker's own.
     let theirs = honest.claim().await.unwrap();
@@ -565,11 +582,14 @@ async fn adversary_forged_entries_are_refused() {
     let fake_hash = Hash32(fake.root(r.span()).unwrap());
     let resp = attacker.upload(lease.task_id, vec![entry], fake_hash).await;
     assert_eq!(refused(resp), (422, ErrorCode::ProofMismatch));
-    assert_eq!(task_state(&app, lease.task_id).await, ("pending".into(), None));
+    assert_eq!(
+        task_state(&app, lease.task_id).await,
+        ("pending".into(), None)
+    );
     let next = attacker.claim().await.unwrap();
     assert_ne!(next.task_id, lease.task_id);
     attacker.fail(&next, next.end).await;
-    assert_eq!(names_like(&app, name).await, 0);
+    assert_eq!(names_count(&app, name).await, 0);
 
     drain(&app, &[&honest]).await;
     assert_collected(&app, &sim, log, &[&honest]).await;
@@ -646,7 +666,7 @@ async fn adversary_lazy_completes_are_caught_by_the_audit() {
         audit_share: 1.0,
         ..config(4)
     };
-    let (app, sim, log) = start(cfg, sim_log(64, 43)).await;
+    let (app, sim, log) = start(cfg, sim_log(64, 53)).await;
     let a = Worker::new(&app, "lazy-a", [127, 0, 0, 10]).await;
     let b = Worker::new(&app, "lazy-b", [127, 0, 0, 11]).await;
     let h1 = Worker::new(&app, "honest-1", [127, 0, 0, 2]).await;
@@ -699,7 +719,10 @@ async fn adversary_lazy_completes_are_caught_by_the_audit() {
         let r = Range::fetch(&app.client, l).await;
         a.complete(&r, 0).await.unwrap();
     }
-    assert!(flagged(&app).await.is_empty(), "the ring vouched for itself");
+    assert!(
+        flagged(&app).await.is_empty(),
+        "the ring vouched for itself"
+    );
 
     // The manager's own audit of every range finds the omissions.
     let summary = audit(&app).await;
@@ -742,6 +765,645 @@ async fn adversary_lazy_completes_are_caught_by_the_audit() {
     .await
     .unwrap();
     assert_eq!(failed_checks, 0);
+    assert_collected(&app, &sim, log, &[&h1, &h2]).await;
+    app.cleanup().await;
+    sim.shutdown().await.unwrap();
+}
+
+/// Uploads `junk` (forged certificates, real entries without their paths)
+/// for `r`; every one is refused and nothing is stored.
+async fn upload_junk(w: &Worker, r: &Range, name: &str) {
+    let mut junk: Vec<UploadEntry> = r
+        .others()
+        .iter()
+        .take(3)
+        .map(|&i| forged(i, name))
+        .collect();
+    for m in r.matches() {
+        let mut e = r.upload_entry(m);
+        e.audit_path.clear();
+        junk.push(e);
+    }
+    let n = junk.len();
+    let resp = w.upload(r.lease.task_id, junk, r.hash()).await.unwrap();
+    assert_eq!(
+        (resp.new, resp.duplicate, resp.rejected),
+        (0, 0, n as u64),
+        "{resp:?}"
+    );
+    assert!(
+        resp.rejections
+            .iter()
+            .all(|x| x.code == RejectionCode::BadProof),
+        "{resp:?}"
+    );
+}
+
+/// 4. Forged, path-less uploads into ranges honest workers also do (as the
+/// main task and as its check) never count against the honest workers.
+#[tokio::test]
+async fn adversary_forged_uploads_never_flag_honest_workers() {
+    let cfg = Config {
+        check_share: 1.0,
+        check_min_tasks: 0,
+        ..config(4)
+    };
+    let (app, sim, log) = start(cfg, sim_log(64, 44)).await;
+    let a = Worker::new(&app, "spoiler", [127, 0, 0, 10]).await;
+    let h1 = Worker::new(&app, "honest-1", [127, 0, 0, 2]).await;
+    let h2 = Worker::new(&app, "honest-2", [127, 0, 0, 3]).await;
+    let name = "spoiled.example.jp";
+
+    // The attacker's own range: junk first, then every match with its path.
+    let lease = a.claim().await.unwrap();
+    let r = Range::fetch(&app.client, &lease).await;
+    upload_junk(&a, &r, name).await;
+    let m = r.matches();
+    a.upload(
+        lease.task_id,
+        m.iter().map(|&i| r.upload_entry(i)).collect(),
+        r.hash(),
+    )
+    .await
+    .unwrap();
+    a.complete(&r, m.len() as u64).await.unwrap();
+
+    // h1 takes everything else, the check of the attacker's range included.
+    let leases = h1.claim_up_to(16).await;
+    assert!(leases.iter().any(|l| l.check_of == Some(lease.task_id)));
+    for l in &leases {
+        work(&app, &h1, l).await.assert_done();
+    }
+    assert!(flagged(&app).await.is_empty());
+
+    // The attacker checks h1's ranges: junk into each; two it then does
+    // right, one it completes without a match.
+    let checks = a.claim_up_to(16).await;
+    assert_eq!(checks.len(), 3, "the checks of h1's ranges");
+    let (lazy, rest) = checks.split_first().unwrap();
+    for l in rest {
+        let r = Range::fetch(&app.client, l).await;
+        upload_junk(&a, &r, name).await;
+        let m = r.matches();
+        a.upload(
+            l.task_id,
+            m.iter().map(|&i| r.upload_entry(i)).collect(),
+            r.hash(),
+        )
+        .await
+        .unwrap();
+        a.complete(&r, m.len() as u64).await.unwrap();
+    }
+    assert!(flagged(&app).await.is_empty(), "equal sets: nobody flagged");
+    let r = Range::fetch(&app.client, lazy).await;
+    assert!(!r.matches().is_empty(), "seed: want matches");
+    upload_junk(&a, &r, name).await;
+    a.complete(&r, 0).await.unwrap();
+    // Only the side that omitted is flagged.
+    assert_eq!(flagged(&app).await, BTreeSet::from([a.id]));
+    assert_eq!(names_count(&app, name).await, 0);
+
+    drain(&app, &[&h1, &h2]).await;
+    let (not_passed,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM tasks WHERE log_id = ? AND check_of = 0 AND COALESCE(check_state, '') <> 'passed'",
+    )
+    .bind(log)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(not_passed, 0, "every range checked again and passed");
+    assert_collected(&app, &sim, log, &[&h1, &h2]).await;
+    app.cleanup().await;
+    sim.shutdown().await.unwrap();
+}
+
+/// 5. Counters over what a range allows are refused (422 invalid_counts),
+/// never a 500, and the reaper still returns every lease.
+#[tokio::test]
+async fn adversary_counter_overflow_is_refused() {
+    let (app, sim, log) = start(config(4), sim_log(64, 45)).await;
+    let a = Worker::new(&app, "overflow", [127, 0, 0, 10]).await;
+    let honest = Worker::new(&app, "honest", [127, 0, 0, 2]).await;
+    let leases = a.client.claim(u32::MAX, &go()).await.unwrap().tasks;
+    assert_eq!(leases.len(), 4);
+    let l = &leases[0];
+    let span = l.end - l.start;
+    let cap = ct_db::store::rate_limit_cap(span);
+    let at = |next_index: u64| TaskProgress {
+        task_id: l.task_id,
+        next_index,
+        ..TaskProgress::default()
+    };
+    let counts = [
+        TaskProgress {
+            rate_limited: u64::MAX,
+            ..at(l.start)
+        },
+        TaskProgress {
+            rate_limited: cap + 1,
+            ..at(l.start)
+        },
+        TaskProgress {
+            entries: span + 1,
+            ..at(l.end)
+        },
+        TaskProgress {
+            entries: u64::MAX,
+            matches: u64::MAX,
+            errors: u64::MAX,
+            rate_limited: u64::MAX,
+            ..at(l.end)
+        },
+        TaskProgress {
+            matches: 1,
+            ..at(l.start)
+        },
+        TaskProgress {
+            entries: 2,
+            errors: 3,
+            ..at(l.start + 2)
+        },
+    ];
+    for p in counts {
+        let r = a.heartbeat(vec![p.clone()]).await;
+        assert_eq!(refused(r), (422, ErrorCode::InvalidCounts), "{p:?}");
+    }
+    for next in [l.end + 1, u64::MAX] {
+        let r = a.heartbeat(vec![at(next)]).await;
+        assert_eq!(refused(r), (422, ErrorCode::InvalidIndex), "{next}");
+    }
+    // One bad report refuses the whole heartbeat: nothing changes.
+    let good = TaskProgress {
+        task_id: leases[1].task_id,
+        next_index: leases[1].end,
+        entries: span,
+        ..TaskProgress::default()
+    };
+    let bad = TaskProgress {
+        rate_limited: u64::MAX,
+        ..at(l.start)
+    };
+    let r = a.heartbeat(vec![good, bad]).await;
+    assert_eq!(refused(r), (422, ErrorCode::InvalidCounts));
+    let (entries,): (u64,) = sqlx::query_as("SELECT lease_entries FROM tasks WHERE id = ?")
+        .bind(leases[1].task_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(entries, 0);
+    let many: Vec<TaskProgress> = (0..1025)
+        .map(|i| TaskProgress {
+            task_id: 1_000_000 + i,
+            ..TaskProgress::default()
+        })
+        .collect();
+    assert_eq!(
+        refused(a.heartbeat(many).await),
+        (422, ErrorCode::TooManyTasks)
+    );
+    // The most the ranges allow, on every lease, twice (a replay is harmless),
+    // and a task that is not the attacker's.
+    let most: Vec<TaskProgress> = leases
+        .iter()
+        .map(|l| TaskProgress {
+            task_id: l.task_id,
+            next_index: l.end,
+            entries: span,
+            matches: span,
+            errors: span,
+            rate_limited: cap,
+        })
+        .collect();
+    for _ in 0..2 {
+        let states = a.heartbeat(most.clone()).await.unwrap();
+        assert_eq!(states, vec![TaskStatus::Active; 4]);
+    }
+    let states = a
+        .heartbeat(vec![TaskProgress {
+            task_id: u64::MAX,
+            next_index: u64::MAX,
+            entries: u64::MAX,
+            ..TaskProgress::default()
+        }])
+        .await
+        .unwrap();
+    assert_eq!(states, vec![TaskStatus::Lost]);
+
+    // Complete and upload with counts and indices beyond the range.
+    let r = Range::fetch(&app.client, l).await;
+    let mut req = r.complete_request(0);
+    req.rate_limited = u64::MAX;
+    let c = a.client.complete(l.task_id, &req, &go()).await;
+    assert_eq!(refused(c), (422, ErrorCode::InvalidCounts));
+    let mut req = r.complete_request(u64::MAX);
+    req.errors = u64::MAX;
+    let c = a.client.complete(l.task_id, &req, &go()).await;
+    assert_eq!(refused(c), (422, ErrorCode::InvalidCounts));
+    for (next_index, entries) in [(l.end, u64::MAX), (u64::MAX, span)] {
+        let req = CompleteRequest {
+            next_index,
+            entries,
+            ..r.complete_request(0)
+        };
+        let c = a.client.complete(l.task_id, &req, &go()).await;
+        assert_eq!(refused(c), (409, ErrorCode::Incomplete));
+    }
+    let mut far = r.upload_entry(l.start);
+    far.index = u64::MAX;
+    let u = a.upload(l.task_id, vec![far], r.hash()).await;
+    assert_eq!(refused(u), (403, ErrorCode::OutOfLease));
+    let ack = a.fail(&leases[3], u64::MAX).await;
+    assert_eq!(ack.next_index, leases[3].start);
+
+    // Every read of the counters still answers.
+    for path in ["/v1/stats", "/v1/logs", "/v1/workers", "/metrics"] {
+        let (status, v) = app.get(path, None).await;
+        assert_eq!(status, 200, "{path}: {v}");
+    }
+    let (status, v) = app.get("/v1/admin/workers", Some(ADMIN)).await;
+    assert_eq!(status, 200, "{v}");
+
+    // The reaper returns every lease, whole.
+    assert_eq!(expire_all(&app).await, 3);
+    let (leased, top): (i64, Option<u64>) = sqlx::query_as(
+        "SELECT CAST(SUM(state = 'leased') AS SIGNED), MAX(rate_limited) FROM tasks WHERE log_id = ?",
+    )
+    .bind(log)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((leased, top), (0, Some(cap)));
+
+    drain(&app, &[&honest]).await;
+    assert_collected(&app, &sim, log, &[&honest]).await;
+    app.cleanup().await;
+    sim.shutdown().await.unwrap();
+}
+
+/// 6. A growing log polled again and again: every planned range is
+/// collected and proven, up to the newest verified head.
+#[tokio::test]
+async fn adversary_growing_log_is_verified_to_its_newest_head() {
+    let mut l = sim_log(200, 46);
+    l.grow_per_sec = 100;
+    let (app, sim, log) = start(config(4), l).await;
+    let h1 = Worker::new(&app, "honest-1", [127, 0, 0, 2]).await;
+    let h2 = Worker::new(&app, "honest-2", [127, 0, 0, 3]).await;
+    let task = 16;
+    let mut before = 0;
+    for _ in 0..4 {
+        // The timer grows the log too; this makes sure each poll sees more.
+        sim.grow(0, 37).await.unwrap();
+        let polled = app.poll(log).await;
+        assert!(polled.verified, "{polled:?}");
+        drain(&app, &[&h1, &h2]).await;
+        let p = progress(&app, log).await;
+        assert_eq!(Some(p.tree_size), polled.tree_size, "{p:?}");
+        assert!(p.verified_until + task >= p.tree_size, "{p:?}");
+        assert_eq!(p.verified_until, p.planned_end, "{p:?}");
+        assert!(p.verified_until > before, "{p:?}");
+        before = p.verified_until;
+    }
+    let polled = app.poll(log).await;
+    drain(&app, &[&h1, &h2]).await;
+    let p = progress(&app, log).await;
+    assert_eq!(
+        (Some(p.verified_until), p.planned_end),
+        (polled.tree_size, p.tree_size),
+        "{p:?}"
+    );
+    assert!(p.gaps.is_empty() && p.faults.is_empty(), "{p:?}");
+    assert_eq!(stored(&app, log).await, truth(&sim, p.verified_until));
+    assert!(flagged(&app).await.is_empty());
+    app.cleanup().await;
+    sim.shutdown().await.unwrap();
+}
+
+/// 7. A log that serves bytes which do not hash into its tree: two honest
+/// workers get the same refusal, the manager's own fetch confirms it, the
+/// range becomes a `log_fault` and nobody is blamed.
+#[tokio::test]
+async fn adversary_inconsistent_log_bytes_are_the_logs_fault() {
+    let mut l = sim_log(64, 47);
+    // Malformed kinds go in turn (bad base64, truncated leaf, garbage DER);
+    // the first two listed indices lie beyond the tree, so 37 is served as
+    // garbage DER: bytes that decode as base64 but are not the log's leaf.
+    l.malformed = vec![u64::MAX, u64::MAX - 1, 37];
+    let (app, sim, log) = start(config(4), l).await;
+    let h1 = Worker::new(&app, "honest-1", [127, 0, 0, 2]).await;
+    let h2 = Worker::new(&app, "honest-2", [127, 0, 0, 3]).await;
+    let worked = drain_all(&app, &[&h1, &h2]).await;
+    let (refusals, done): (Vec<&Worked>, Vec<&Worked>) =
+        worked.iter().partition(|w| w.result.is_err());
+    for w in &done {
+        w.assert_done();
+    }
+    assert_eq!(done.len(), 3);
+    assert_eq!(refusals.len(), 2);
+    let fault = refusals[0].range.lease.task_id;
+    let served = refusals[0].range.hash();
+    let mut who = BTreeSet::new();
+    for w in &refusals {
+        let code = match &w.result {
+            Err(e) => (e.status(), e.code()),
+            Ok(_) => unreachable!(),
+        };
+        assert_eq!(code, (Some(422), Some(ErrorCode::ProofMismatch)));
+        assert_eq!(
+            (w.range.lease.task_id, w.range.lease.start, w.range.hash()),
+            (fault, 32, served)
+        );
+        who.insert(w.worker);
+    }
+    assert_eq!(who, BTreeSet::from([h1.id, h2.id]));
+    // The log's tree holds other bytes: the hash of its own entries differs.
+    let log_sim = sim.log(0).unwrap();
+    let own = MerkleTree::from_leaf_hashes(
+        (32..48).map(|i| leaf_hash(&log_sim.entry(i).unwrap().leaf_input())),
+    );
+    assert_ne!(Hash32(own.root(16).unwrap()), served);
+    assert_eq!(task_state(&app, fault).await, ("log_fault".into(), None));
+    let (task, hash, first, second): (u64, Vec<u8>, u64, u64) = sqlx::query_as(
+        "SELECT task_id, served_hash, first_worker, second_worker FROM log_faults WHERE log_id = ?",
+    )
+    .bind(log)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((task, hash), (fault, served.0.to_vec()));
+    assert_eq!(BTreeSet::from([first, second]), who);
+    let blame: Vec<(bool, u32)> =
+        sqlx::query_as("SELECT flagged, mismatches FROM workers ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(blame, vec![(false, 0); 2]);
+    let p = progress(&app, log).await;
+    assert_eq!(p.faults, vec![(32, 48)], "{p:?}");
+    assert!(p.gaps.is_empty(), "{p:?}");
+    assert_eq!(
+        (
+            p.verified_until,
+            p.entries_verified,
+            p.tasks_done,
+            p.tasks_fault
+        ),
+        (32, 48, 3, 1),
+        "{p:?}"
+    );
+    // Everything outside the faulty range is stored; nothing of it is.
+    let outside: BTreeSet<_> = truth(&sim, 64)
+        .into_iter()
+        .filter(|(i, _)| !(32..48).contains(i))
+        .collect();
+    assert_eq!(stored(&app, log).await, outside);
+    app.cleanup().await;
+    sim.shutdown().await.unwrap();
+}
+
+/// 8. An entry that is in the log's tree but does not decode: the honest
+/// worker uploads it with its audit path, it is recorded once as a failed
+/// entry, and the range is verified.
+#[tokio::test]
+async fn adversary_garbage_in_the_tree_is_a_failed_entry() {
+    let mut l = sim_log(64, 48);
+    l.garbage = vec![21];
+    let cfg = Config {
+        check_share: 1.0,
+        check_min_tasks: 0,
+        audit_share: 1.0,
+        ..config(4)
+    };
+    let (app, sim, log) = start(cfg, l).await;
+    let h1 = Worker::new(&app, "honest-1", [127, 0, 0, 2]).await;
+    let h2 = Worker::new(&app, "honest-2", [127, 0, 0, 3]).await;
+    let worked = drain_all(&app, &[&h1, &h2]).await;
+    for w in &worked {
+        w.assert_done();
+    }
+    // The range and its check both uploaded it; it was recorded once.
+    let with_it: Vec<&UploadResponse> = worked
+        .iter()
+        .filter(|w| w.range.lease.start == 16)
+        .filter_map(|w| w.upload.as_ref())
+        .collect();
+    assert_eq!(with_it.len(), 2);
+    assert_eq!(with_it.iter().map(|u| u.failed).sum::<u64>(), 1);
+    let summary = audit(&app).await;
+    assert_eq!((summary.checked, summary.mismatched), (4, 0), "{summary:?}");
+    let rows: Vec<(u64, u64)> = sqlx::query_as("SELECT log_id, idx FROM failed_entries")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![(log, 21)]);
+    assert_eq!(progress(&app, log).await.failed_entries, 1);
+    assert!(flagged(&app).await.is_empty());
+    assert_collected(&app, &sim, log, &[&h1, &h2]).await;
+    app.cleanup().await;
+    sim.shutdown().await.unwrap();
+}
+
+/// 9. Registration: limited per address per hour, closed by the
+/// registration secret; the public leaderboard pages and leaves out
+/// flagged workers.
+#[tokio::test]
+async fn adversary_registration_is_limited_and_closed() {
+    let secret = "open sesame";
+    let cfg = Config {
+        registrations_per_hour: 3,
+        registration_secret: Some(secret.into()),
+        ..config(4)
+    };
+    let app = TestApp::spawn_with(cfg).await;
+    let req = |name: &str, secret: Option<&str>| RegisterRequest {
+        name: Some(name.into()),
+        version: None,
+        registration_secret: secret.map(str::to_owned),
+    };
+    let c = app.client_from([127, 0, 0, 20]);
+    for s in [None, Some(""), Some("open sesame!")] {
+        let r = c.register(&req("w0", s), &go()).await;
+        assert_eq!(refused(r), (403, ErrorCode::RegistrationSecret), "{s:?}");
+    }
+    let mut workers = Vec::new();
+    for n in 1..=3 {
+        let r = c
+            .register(&req(&format!("w{n}"), Some(secret)), &go())
+            .await
+            .unwrap();
+        workers.push(r);
+    }
+    let r = c.register(&req("w4", Some(secret)), &go()).await;
+    assert_eq!(refused(r), (429, ErrorCode::RateLimited));
+    // Another address has its own budget.
+    let other = app
+        .client_from([127, 0, 0, 21])
+        .register(&req("w5", Some(secret)), &go())
+        .await
+        .unwrap();
+    workers.push(other);
+
+    sqlx::query("UPDATE workers SET flagged = 1 WHERE id = ?")
+        .bind(workers[0].worker_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let flagged_client = app
+        .client_from([127, 0, 0, 20])
+        .with_token(workers[0].token.clone());
+    assert_eq!(
+        refused(flagged_client.claim(1, &go()).await),
+        (403, ErrorCode::Flagged)
+    );
+    let names = |v: serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (query, want) in [
+        ("", vec!["w2", "w3", "w5"]),
+        ("?limit=1&offset=1", vec!["w3"]),
+        ("?limit=2&offset=2", vec!["w5"]),
+        ("?limit=1&offset=3", vec![]),
+        ("?limit=0", vec!["w2"]),
+    ] {
+        let (status, v) = app.get(&format!("/v1/workers{query}"), None).await;
+        assert_eq!(status, 200, "{query}: {v}");
+        assert_eq!(names(v), want, "{query}");
+    }
+    let (status, v) = app.get("/v1/workers?limit=-1", None).await;
+    assert_eq!(status, 400, "{v}");
+    app.cleanup().await;
+}
+
+/// One attack of the end-to-end test on `lease`, the `n`th.
+async fn attack(app: &TestApp, d: &Worker, lease: &TaskLease, n: usize) {
+    let r = Range::fetch(&app.client, lease).await;
+    let matches = r.matches();
+    match n % 5 {
+        // Forged entries, then the range given back "from its end".
+        0 => {
+            let mut batch = vec![forged(lease.start, "mallory.example.jp")];
+            if let Some(&m) = matches.first() {
+                let mut moved = r.upload_entry(m);
+                moved.index = if m == lease.start { m + 1 } else { lease.start };
+                batch.push(moved);
+            }
+            let n = batch.len() as u64;
+            let resp = d.upload(lease.task_id, batch, r.hash()).await.unwrap();
+            assert_eq!((resp.new, resp.rejected), (0, n), "{resp:?}");
+            let ack = d.fail(lease, lease.end).await;
+            assert_eq!(ack.next_index, lease.start);
+        }
+        // Progress to the end, then silence.
+        1 => {
+            let states = d
+                .heartbeat(vec![TaskProgress {
+                    task_id: lease.task_id,
+                    next_index: lease.end,
+                    entries: r.span(),
+                    ..TaskProgress::default()
+                }])
+                .await
+                .unwrap();
+            assert_eq!(states, vec![TaskStatus::Active]);
+        }
+        // A lazy complete: the right hash, no matches.
+        2 => {
+            let ack = d.complete(&r, 0).await.unwrap();
+            assert_eq!(ack.state, TaskPhase::Done);
+        }
+        // Matches reported, none uploaded.
+        3 => {
+            let c = d.complete(&r, matches.len().max(1) as u64).await;
+            assert_eq!(refused(c), (409, ErrorCode::UnaccountedMatches));
+            d.fail(lease, lease.end).await;
+        }
+        // Counts beyond the range, then a made-up subtree hash.
+        _ => {
+            let hb = d
+                .heartbeat(vec![TaskProgress {
+                    task_id: lease.task_id,
+                    next_index: lease.end,
+                    entries: u64::MAX,
+                    rate_limited: u64::MAX,
+                    ..TaskProgress::default()
+                }])
+                .await;
+            assert_eq!(refused(hb), (422, ErrorCode::InvalidCounts));
+            let req = CompleteRequest {
+                subtree_hash: Hash32([0xab; 32]),
+                ..r.complete_request(0)
+            };
+            let c = d.client.complete(lease.task_id, &req, &go()).await;
+            assert_eq!(refused(c), (422, ErrorCode::ProofMismatch));
+        }
+    }
+}
+
+/// 10. Two honest workers and an attacker that attacks throughout (forged
+/// uploads, ranges given back from their end, abandoned leases, lazy and
+/// unaccounted completes, counter overflows, wrong hashes), with a new
+/// identity each time it is flagged: the stored set is the truth.
+#[tokio::test]
+async fn adversary_end_to_end() {
+    let cfg = Config {
+        check_share: 1.0,
+        check_min_tasks: 1,
+        audit_share: 1.0,
+        ..config(4)
+    };
+    let (app, sim, log) = start(cfg, sim_log(256, 50)).await;
+    let h1 = Worker::new(&app, "honest-1", [127, 0, 0, 2]).await;
+    let h2 = Worker::new(&app, "honest-2", [127, 0, 0, 3]).await;
+    let mut identities = vec![Worker::new(&app, "mallory-0", [127, 0, 0, 10]).await];
+    let mut attacks = 0;
+    let mut finished = false;
+    for _ in 0..400 {
+        let mut busy = false;
+        let d = identities.last().unwrap();
+        match d.client.claim(1, &go()).await {
+            Ok(resp) => {
+                if let Some(lease) = resp.tasks.first() {
+                    attack(&app, d, lease, attacks).await;
+                    attacks += 1;
+                    busy = true;
+                }
+            }
+            Err(e) => {
+                assert_eq!(
+                    (e.status(), e.code()),
+                    (Some(403), Some(ErrorCode::Flagged))
+                );
+                if identities.len() < 6 {
+                    let name = format!("mallory-{}", identities.len());
+                    identities.push(Worker::new(&app, &name, [127, 0, 0, 10]).await);
+                    busy = true;
+                }
+            }
+        }
+        for h in [&h1, &h2] {
+            if let Some(lease) = h.claim().await {
+                work(&app, h, &lease).await.assert_done();
+                busy = true;
+            }
+        }
+        // No honest lease is open here: only abandoned ones are returned.
+        let reaped = expire_all(&app).await;
+        let audited = audit(&app).await;
+        if !busy && reaped == 0 && audited.checked == 0 {
+            finished = true;
+            break;
+        }
+    }
+    assert!(finished, "the collection did not end");
+    assert!(attacks >= 5, "every kind of attack, got {attacks}");
+    let caught = flagged(&app).await;
+    let ids: BTreeSet<u64> = identities.iter().map(|d| d.id).collect();
+    assert!(!caught.is_empty() && caught.is_subset(&ids), "{caught:?}");
+    assert_eq!(names_count(&app, "mallory.example.jp").await, 0);
     assert_collected(&app, &sim, log, &[&h1, &h2]).await;
     app.cleanup().await;
     sim.shutdown().await.unwrap();

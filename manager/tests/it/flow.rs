@@ -592,3 +592,50 @@ async fn real_entries() {
     );
     app.cleanup().await;
 }
+
+/// Totals saturate: a task whose totals are at the column's limit still
+/// returns its lease, and the reaper goes on to the other rows.
+#[tokio::test]
+async fn totals_saturate_and_the_reaper_goes_on() {
+    let app = TestApp::spawn().await;
+    setup(&app, 8).await;
+    let (_, w) = app.register(Some("w")).await;
+    let (_, v) = app
+        .post("/v1/tasks/claim", Some(&w), &json!({"max_tasks": 2}))
+        .await;
+    let leases: Vec<(u64, u64)> = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["task_id"].as_u64().unwrap(), t["start"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(leases.len(), 2);
+    for (id, start) in &leases {
+        let (status, v) = app
+            .post("/v1/heartbeat", Some(&w), &json!({"tasks": [{"task_id": id, "next_index": start, "entries": 4, "rate_limited": 9}]}))
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let ids: Vec<u64> = leases.iter().map(|l| l.0).collect();
+    sqlx::query("UPDATE tasks SET rate_limited = 18446744073709551615, entries = 18446744073709551614 WHERE id = ?")
+        .bind(ids[0])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, v) = app
+        .post(
+            "/v1/admin/leases/expire",
+            Some(ADMIN),
+            &json!({"all": true}),
+        )
+        .await;
+    assert_eq!((status, v["expired"].as_u64()), (200, Some(2)), "{v}");
+    let (rl, entries): (u64, u64) =
+        sqlx::query_as("SELECT rate_limited, entries FROM tasks WHERE id = ?")
+            .bind(ids[0])
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((rl, entries), (u64::MAX, u64::MAX));
+    app.cleanup().await;
+}

@@ -23,6 +23,8 @@ pub struct TestApp {
     pub state: AppState,
     db_name: String,
     server_url: String,
+    /// The server URL's query (TLS options), `?...` or empty.
+    query: String,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -58,15 +60,27 @@ impl TestApp {
             .with_test_writer()
             .with_env_filter("warn")
             .try_init();
-        let server = server_url().trim_end_matches('/').to_owned();
+        // A query (`?ssl-mode=VERIFY_CA&ssl-ca=...`) stays after the database name.
+        let full = server_url();
+        let (base, query) = full
+            .split_once('?')
+            .map_or((full.as_str(), ""), |(b, q)| (b, q));
+        let server = base.trim_end_matches('/').to_owned();
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
         let db_name = format!("ctjp_test_{:016x}", rand::rng().next_u64());
-        let admin = MySqlPool::connect(&server).await.unwrap();
+        let admin = MySqlPool::connect(&format!("{server}{query}"))
+            .await
+            .unwrap();
         sqlx::query(&format!("CREATE DATABASE {db_name}"))
             .execute(&admin)
             .await
             .unwrap();
         admin.close().await;
-        let pool = db::connect(&format!("{server}/{db_name}"), 16)
+        let pool = db::connect(&format!("{server}/{db_name}{query}"), 16)
             .await
             .unwrap();
         db::migrate(&pool).await.unwrap();
@@ -89,6 +103,7 @@ impl TestApp {
             state,
             db_name,
             server_url: server,
+            query,
             stop: Some(tx),
             handle: Some(handle),
         }
@@ -103,7 +118,9 @@ impl TestApp {
             let _ = h.await;
         }
         self.pool.close().await;
-        let admin = MySqlPool::connect(&self.server_url).await.unwrap();
+        let admin = MySqlPool::connect(&format!("{}{}", self.server_url, self.query))
+            .await
+            .unwrap();
         sqlx::query(&format!("DROP DATABASE {}", self.db_name))
             .execute(&admin)
             .await
@@ -113,7 +130,7 @@ impl TestApp {
 
     /// The URL of this test's database (for the `ct-manager` binary).
     pub fn database_url(&self) -> String {
-        format!("{}/{}", self.server_url, self.db_name)
+        format!("{}/{}{}", self.server_url, self.db_name, self.query)
     }
 
     pub fn url(&self, path: &str) -> String {
