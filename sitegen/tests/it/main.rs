@@ -4,5 +4,6 @@
 
 mod browser;
 mod fixture;
+mod nginx;
 mod pages;
 mod publish;
