@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The whole list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -16,6 +17,7 @@ pub struct LogList {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Operator {
     pub name: String,
     #[serde(default)]
@@ -28,6 +30,7 @@ pub struct Operator {
 
 /// A log: `url` for RFC 6962 logs, `submission_url` and `monitoring_url` for tiled ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Log {
     pub description: String,
     /// Base64 SHA-256 of `key`.
@@ -55,10 +58,14 @@ pub struct Log {
     pub certspotter_download_jobs: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certspotter_qps: Option<f64>,
+    /// The name certspotter itself reads for the same setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certspotter_download_qps: Option<f64>,
 }
 
 /// A read-only log's final tree head, as the list states it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FinalTreeHead {
     pub tree_size: u64,
     /// Base64.
@@ -66,6 +73,7 @@ pub struct FinalTreeHead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TemporalInterval {
     pub start_inclusive: String,
     pub end_exclusive: String,

@@ -1,5 +1,7 @@
 //! What the simulator serves: one [`SimConfig`] holding a [`LogConfig`] per
-//! log (its entries, its views, its batch cap, growth and faults).
+//! log (its entries, its views, its batch cap, growth and faults), the
+//! operators the logs belong to ([`OperatorConfig`]) and whether to serve
+//! HTTPS.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -77,7 +79,19 @@ pub struct LogConfig {
     /// Indices served malformed by get-entries (bad base64, truncated leaf,
     /// garbage DER, in turn).
     pub malformed: Vec<u64>,
+    /// Indices whose entry in the log itself (its tree, get-entries, data
+    /// tiles, proofs) is an X.509 entry whose certificate is not DER: the
+    /// log is consistent, the entry does not decode. Left out of the truth.
+    pub garbage: Vec<u64>,
     pub faults: FaultConfig,
+    /// The operator the log belongs to: the name of one of
+    /// [`SimConfig::operators`] (None: the default operator, "ctjp simulator").
+    pub operator: Option<String>,
+    /// The log list's description (None: `ctlog-sim log<N>`).
+    pub description: Option<String>,
+    /// gzip-encode get-entries answers for clients that send
+    /// `Accept-Encoding: gzip` (as real logs do; costly in debug builds).
+    pub gzip: bool,
 }
 
 impl LogConfig {
@@ -93,7 +107,11 @@ impl LogConfig {
             batch_cap: 256,
             grow_per_sec: 0,
             malformed: Vec::new(),
+            garbage: Vec::new(),
             faults: FaultConfig::default(),
+            operator: None,
+            description: None,
+            gzip: true,
         }
     }
 }
@@ -104,6 +122,11 @@ pub struct SimConfig {
     /// Address to bind; port 0 picks a free one.
     pub listen: SocketAddr,
     pub logs: Vec<LogConfig>,
+    /// The operators logs name in [`LogConfig::operator`].
+    pub operators: Vec<OperatorConfig>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with a certificate made at start by
+    /// a CA of its own ([`crate::Simulator::ca_pem`]).
+    pub tls: bool,
 }
 
 impl SimConfig {
@@ -111,6 +134,33 @@ impl SimConfig {
         SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             logs,
+            operators: Vec::new(),
+            tls: false,
+        }
+    }
+}
+
+/// An operator of logs: its name in the log list and, optionally, a token
+/// bucket per client address shared by all its logs (on top of each log's own).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperatorConfig {
+    pub name: String,
+    pub email: Vec<String>,
+    /// Requests per second per client address over all the operator's logs
+    /// (None: no operator-wide limit).
+    pub rate_limit: Option<f64>,
+    /// Bucket size of `rate_limit`.
+    pub burst: u32,
+}
+
+impl OperatorConfig {
+    /// An operator without an operator-wide limit.
+    pub fn new(name: impl Into<String>) -> Self {
+        OperatorConfig {
+            name: name.into(),
+            email: Vec::new(),
+            rate_limit: None,
+            burst: 1,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Faults real logs show, applied as middleware in front of one log's
 //! routes: added latency, a token bucket per client address (429, with
-//! `Retry-After` on every other refusal), 500/503 answers, and answers cut
-//! mid-body (part of the body, then the connection is aborted).
+//! `Retry-After` on every other refusal) for the log and optionally one
+//! shared by all logs of its operator, 500/503 answers, and answers cut
+//! mid-body (part of the body, then the connection is aborted). It also
+//! counts the body bytes it sends.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -9,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -24,8 +26,16 @@ use crate::log::Log;
 #[derive(Debug)]
 pub struct Faults {
     config: FaultConfig,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    limiter: Option<RateLimiter>,
     pub counters: Counters,
+}
+
+/// Token buckets, one per client address.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
 /// How many faults were served (for tests and logs).
@@ -35,6 +45,14 @@ pub struct Counters {
     pub errors: AtomicU64,
     pub cut: AtomicU64,
     pub short: AtomicU64,
+    /// Of `rate_limited`, refusals by the operator-wide bucket.
+    pub operator_limited: AtomicU64,
+    /// Answers sent gzip-encoded.
+    pub gzipped: AtomicU64,
+    /// Body bytes sent (as encoded; a cut answer counts what was sent).
+    pub bytes_sent: AtomicU64,
+    /// Body bytes the same answers hold before content encoding.
+    pub bytes_identity: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -51,36 +69,34 @@ fn check_share(name: &str, v: f64) -> Result<()> {
     }
 }
 
-impl Faults {
-    pub fn new(config: &FaultConfig) -> Result<Self> {
-        check_share("error rate", config.error_rate)?;
-        check_share("cut rate", config.cut_rate)?;
-        check_share("short rate", config.short_rate)?;
-        if let Some(r) = config.rate_limit
-            && !(r > 0.0 && r.is_finite())
-        {
-            return Err(Error::Config(format!("rate limit {r} must be positive")));
+impl RateLimiter {
+    /// `rate` tokens per second, `burst` (at least 1) per bucket.
+    pub fn new(rate: f64, burst: u32) -> Result<Self> {
+        if !(rate > 0.0 && rate.is_finite()) {
+            return Err(Error::Config(format!("rate limit {rate} must be positive")));
         }
-        Ok(Faults {
-            config: config.clone(),
+        Ok(RateLimiter {
+            rate,
+            burst: f64::from(burst.max(1)),
             buckets: Mutex::new(HashMap::new()),
-            counters: Counters::default(),
         })
     }
 
-    /// Takes a token for `ip`; false when the bucket is empty.
-    fn take(&self, ip: IpAddr) -> bool {
-        let Some(rate) = self.config.rate_limit else {
-            return true;
-        };
-        let burst = f64::from(self.config.burst.max(1));
+    /// Requests per second per client address.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Takes a token for `ip`; false when its bucket is empty.
+    pub fn take(&self, ip: IpAddr) -> bool {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let b = buckets.entry(ip).or_insert(Bucket {
-            tokens: burst,
+            tokens: self.burst,
             last: now,
         });
-        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(burst);
+        b.tokens =
+            (b.tokens + now.duration_since(b.last).as_secs_f64() * self.rate).min(self.burst);
         b.last = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
@@ -88,6 +104,51 @@ impl Faults {
         } else {
             false
         }
+    }
+
+    /// Gives back a token taken for a request refused by another bucket.
+    pub fn refund(&self, ip: IpAddr) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = buckets.get_mut(&ip) {
+            b.tokens = (b.tokens + 1.0).min(self.burst);
+        }
+    }
+}
+
+impl Faults {
+    pub fn new(config: &FaultConfig) -> Result<Self> {
+        check_share("error rate", config.error_rate)?;
+        check_share("cut rate", config.cut_rate)?;
+        check_share("short rate", config.short_rate)?;
+        let limiter = config
+            .rate_limit
+            .map(|r| RateLimiter::new(r, config.burst))
+            .transpose()?;
+        Ok(Faults {
+            config: config.clone(),
+            limiter,
+            counters: Counters::default(),
+        })
+    }
+
+    /// Takes a token for `ip` from the log's bucket, then from the
+    /// operator's (giving the log's back when the operator refuses). Which
+    /// bucket refused, if one did.
+    fn take(&self, operator: Option<&RateLimiter>, ip: IpAddr) -> Option<Refusal> {
+        if let Some(l) = &self.limiter
+            && !l.take(ip)
+        {
+            return Some(Refusal::Log);
+        }
+        if let Some(op) = operator
+            && !op.take(ip)
+        {
+            if let Some(l) = &self.limiter {
+                l.refund(ip);
+            }
+            return Some(Refusal::Operator);
+        }
+        None
     }
 
     /// Whether this get-entries answer should be short.
@@ -100,6 +161,16 @@ impl Faults {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Log,
+    Operator,
+}
+
+/// What [`crate::gzip`] leaves on a response it encoded: the body's length before.
+#[derive(Debug, Clone, Copy)]
+pub struct IdentityLength(pub u64);
+
 /// The middleware.
 pub async fn apply(State(log): State<Arc<Log>>, req: Request, next: Next) -> Response {
     let faults = &log.faults;
@@ -111,7 +182,14 @@ pub async fn apply(State(log): State<Arc<Log>>, req: Request, next: Next) -> Res
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-    if !faults.take(ip) {
+    let operator = log.operator.as_ref().and_then(|o| o.limiter.as_ref());
+    if let Some(refusal) = faults.take(operator, ip) {
+        if refusal == Refusal::Operator {
+            faults
+                .counters
+                .operator_limited
+                .fetch_add(1, Ordering::Relaxed);
+        }
         let n = faults.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
         let mut resp = (StatusCode::TOO_MANY_REQUESTS, "rate limited\n").into_response();
         if n % 2 == 0 {
@@ -139,7 +217,21 @@ pub async fn apply(State(log): State<Arc<Log>>, req: Request, next: Next) -> Res
         };
     }
     let resp = next.run(req).await;
+    let counters = &faults.counters;
+    let count = |sent: u64, identity: u64| {
+        counters.bytes_sent.fetch_add(sent, Ordering::Relaxed);
+        counters
+            .bytes_identity
+            .fetch_add(identity, Ordering::Relaxed);
+    };
+    let identity = resp.extensions().get::<IdentityLength>().map(|l| l.0);
+    if identity.is_some() {
+        counters.gzipped.fetch_add(1, Ordering::Relaxed);
+    }
     if !cut {
+        if let Some(len) = resp.body().size_hint().exact() {
+            count(len, identity.unwrap_or(len));
+        }
         return resp;
     }
     faults.counters.cut.fetch_add(1, Ordering::Relaxed);
@@ -148,6 +240,10 @@ pub async fn apply(State(log): State<Arc<Log>>, req: Request, next: Next) -> Res
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let half = bytes.slice(..bytes.len() / 2);
+    count(
+        half.len() as u64,
+        identity.map_or(half.len() as u64, |i| i / 2),
+    );
     let chunks: Vec<std::result::Result<bytes::Bytes, std::io::Error>> = vec![
         Ok(half),
         Err(std::io::Error::new(

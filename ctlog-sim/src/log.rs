@@ -3,7 +3,7 @@
 //! appends entries and signs a new head under one write lock, so readers
 //! always see a head whose entries exist.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,6 +18,7 @@ use crate::config::{LogConfig, Source};
 use crate::error::{Error, Result};
 use crate::faults::Faults;
 use crate::generate::{Generated, POOL_PER_KIND, Pool};
+use crate::operator::Operator;
 use crate::store::{Parts, Store};
 
 /// DER prefix of a P-256 SubjectPublicKeyInfo, before the 65-byte point.
@@ -50,8 +51,22 @@ pub(crate) struct State {
     pub store: Store,
     pub tree: MerkleTree,
     pub head: Head,
-    /// Matching indices (not malformed) and their leaf hashes.
+    /// Matching indices (not malformed, not garbage) and their leaf hashes.
     pub matches: Vec<(u64, Hash)>,
+    /// Indices whose entry is garbage in the log itself ([`LogConfig::garbage`]).
+    pub garbage: BTreeSet<u64>,
+}
+
+impl State {
+    /// Entry `index` as the log holds it (in its tree and in every view).
+    pub fn parts(&self, index: u64) -> Option<Parts> {
+        let parts = self.store.parts(index)?;
+        Some(if self.garbage.contains(&index) {
+            parts.garbage()
+        } else {
+            parts
+        })
+    }
 }
 
 /// One log.
@@ -72,6 +87,9 @@ pub struct Log {
     pub malformed: BTreeMap<u64, Malformed>,
     pub(crate) state: RwLock<State>,
     pub faults: Faults,
+    /// The operator it belongs to (None: the default operator, without an
+    /// operator-wide limit). Set by [`crate::Simulator::start`].
+    pub operator: Option<Arc<Operator>>,
     examiner: Examiner,
 }
 
@@ -185,8 +203,10 @@ impl Log {
                 tree: MerkleTree::new(),
                 head: empty,
                 matches: Vec::new(),
+                garbage: config.garbage.iter().copied().collect(),
             }),
             faults,
+            operator: None,
             examiner: Examiner::default(),
             config,
         };
@@ -222,9 +242,14 @@ impl Log {
                 .map(|p| leaf_hash(&p.leaf_input()))
                 .collect(),
         };
-        for (k, h) in hashes.iter().enumerate() {
+        for (k, h) in hashes.into_iter().enumerate() {
             let index = first + k as u64;
-            state.tree.push(*h);
+            if state.garbage.contains(&index) {
+                let h = state.parts(index).map_or(h, |p| leaf_hash(&p.leaf_input()));
+                state.tree.push(h);
+                continue;
+            }
+            state.tree.push(h);
             if self.malformed.contains_key(&index) {
                 continue;
             }
@@ -238,7 +263,7 @@ impl Log {
                 }
             };
             if matched {
-                state.matches.push((index, *h));
+                state.matches.push((index, h));
             }
         }
         let size = state.tree.size();
@@ -282,9 +307,9 @@ impl Log {
         self.read_state().head.clone()
     }
 
-    /// Entry `index` (well-formed, whatever get-entries serves).
+    /// Entry `index` as the log holds it (whatever get-entries serves).
     pub fn entry(&self, index: u64) -> Option<Parts> {
-        self.read_state().store.parts(index)
+        self.read_state().parts(index)
     }
 
     /// Matching indices and leaf hashes so far.

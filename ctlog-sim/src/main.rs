@@ -2,10 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use ctlog_sim::{FaultConfig, LogConfig, SimConfig, Simulator, Source, Views};
+use ctlog_sim::{FaultConfig, LogConfig, Profile, SimConfig, Simulator, Source, Views};
 
 /// A Certificate Transparency log server for tests, demos and benchmarks:
 /// RFC 6962 and static-ct-api, real signatures and Merkle trees, and the
@@ -71,10 +72,39 @@ struct Cli {
     /// truncated leaf, garbage DER, in turn); left out of the truth file.
     #[arg(long, env = "CTLOG_SIM_MALFORMED", value_delimiter = ',')]
     malformed: Vec<u64>,
+    /// Indices whose entry in the log itself (its tree and every view) is an
+    /// X.509 entry with a certificate that is not DER, comma-separated; left
+    /// out of the truth file.
+    #[arg(long, env = "CTLOG_SIM_GARBAGE", value_delimiter = ',')]
+    garbage: Vec<u64>,
     /// Entries appended to each log per second (0: no growth).
     #[arg(long, env = "CTLOG_SIM_GROW", default_value_t = 0)]
     grow: u64,
-    /// Write the served logs as a v3 log list to this file.
+    /// Serve the logs a fleet profile (JSON) describes, grouped by operator,
+    /// each with its own limits, instead of the single-log flags above.
+    #[arg(
+        long,
+        env = "CTLOG_SIM_PROFILE",
+        conflicts_with_all = [
+            "logs", "entries", "seed", "match_share", "static_api", "both", "replay",
+            "batch_cap", "short_rate", "rate_limit", "burst", "error_rate", "latency_ms",
+            "cut_rate", "malformed", "garbage", "grow",
+        ]
+    )]
+    profile: Option<PathBuf>,
+    /// Never gzip-encode get-entries answers (by default they are, for
+    /// clients that send Accept-Encoding: gzip).
+    #[arg(long, env = "CTLOG_SIM_NO_GZIP")]
+    no_gzip: bool,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with a certificate for localhost,
+    /// 127.0.0.1 and ::1 made at start by a CA of its own.
+    #[arg(long, env = "CTLOG_SIM_TLS")]
+    tls: bool,
+    /// With --tls, write the CA certificate (PEM) clients should trust to this file.
+    #[arg(long, env = "CTLOG_SIM_TLS_CA_OUT", requires = "tls")]
+    tls_ca_out: Option<PathBuf>,
+    /// Write the served logs as a v3 log list to this file (one entry per
+    /// operator, with certspotter's per-log download settings).
     #[arg(long, env = "CTLOG_SIM_LOG_LIST_OUT")]
     log_list_out: Option<PathBuf>,
     /// Write the matching indices of every log to this file (at start and at stop).
@@ -95,6 +125,24 @@ fn parse_rate(s: &str) -> Result<f64> {
 
 impl Cli {
     fn config(&self) -> Result<SimConfig> {
+        let mut config = match &self.profile {
+            // The library's error names the file and the entry; print it once.
+            Some(path) => Profile::load(path)
+                .and_then(|p| p.sim_config(self.listen))
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            None => self.single_config()?,
+        };
+        config.tls = self.tls;
+        if self.no_gzip {
+            for log in &mut config.logs {
+                log.gzip = false;
+            }
+        }
+        Ok(config)
+    }
+
+    /// The logs of the single-log flags (all alike).
+    fn single_config(&self) -> Result<SimConfig> {
         let views = match (self.static_api, self.both) {
             (false, false) => Views::RFC6962,
             (true, false) => Views::STATIC,
@@ -130,21 +178,28 @@ impl Cli {
                 batch_cap: self.batch_cap,
                 grow_per_sec: if self.replay.is_some() { 0 } else { self.grow },
                 malformed: self.malformed.clone(),
+                garbage: self.garbage.clone(),
                 faults: faults.clone(),
+                operator: None,
+                description: None,
+                gzip: true,
             })
             .collect();
-        Ok(SimConfig {
-            listen: self.listen,
-            logs,
-        })
+        let mut config = SimConfig::new(logs);
+        config.listen = self.listen;
+        Ok(config)
     }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).context("encoding JSON")?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+    write_file(path, &text)
 }
 
 async fn stop_signal() -> Result<()> {
@@ -170,10 +225,13 @@ async fn run(cli: Cli) -> Result<()> {
         .await
         .context("starting the simulator")?;
     for log in sim.logs() {
-        tracing::info!(log.url = %log.url, log.entries = log.entries, log.matches = log.truth.matches.len(), "serving log");
+        tracing::info!(log.url = %log.url, log.operator = %log.operator, log.entries = log.entries, log.matches = log.truth.matches.len(), "serving log");
+    }
+    if let (Some(path), Some(pem)) = (&cli.tls_ca_out, sim.ca_pem()) {
+        write_file(path, pem)?;
     }
     if let Some(path) = &cli.log_list_out {
-        write_json(path, &sim.log_list())?;
+        write_json(path, &sim.log_list_json())?;
     }
     if let Some(path) = &cli.truth_out {
         write_json(path, &sim.truth())?;
@@ -181,6 +239,22 @@ async fn run(cli: Cli) -> Result<()> {
     println!("ctlog-sim listening on {}", sim.base_url());
     stop_signal().await?;
     tracing::info!("stopping");
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    for log in (0..).map_while(|n| sim.log(n)) {
+        let c = &log.faults.counters;
+        tracing::info!(
+            log.url = %log.url,
+            rate_limited = get(&c.rate_limited),
+            operator_limited = get(&c.operator_limited),
+            errors = get(&c.errors),
+            cut = get(&c.cut),
+            short = get(&c.short),
+            gzipped = get(&c.gzipped),
+            bytes_sent = get(&c.bytes_sent),
+            bytes_identity = get(&c.bytes_identity),
+            "log counters"
+        );
+    }
     if let Some(path) = &cli.truth_out {
         write_json(path, &sim.truth())?;
     }

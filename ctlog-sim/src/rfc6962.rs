@@ -1,13 +1,14 @@
 //! RFC 6962 read endpoints under `<prefix>/ct/v1/`: get-sth, get-entries,
 //! get-sth-consistency, get-proof-by-hash, get-entry-and-proof, get-roots.
-//! Bad parameters get a 400 with a plain-text reason.
+//! Bad parameters get a 400 with a plain-text reason. get-entries answers
+//! are gzip-encoded for clients that accept it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ct_core::b64;
@@ -96,7 +97,11 @@ fn served_entry(log: &Log, index: u64, leaf: Vec<u8>, extra: &[u8]) -> (String, 
     }
 }
 
-async fn get_entries(State(log): State<Arc<Log>>, Query(p): Params) -> Response {
+async fn get_entries(
+    State(log): State<Arc<Log>>,
+    headers: HeaderMap,
+    Query(p): Params,
+) -> Response {
     let (start, end) = match (param(&p, "start"), param(&p, "end")) {
         (Ok(s), Ok(e)) => (s, e),
         (Err(r), _) | (_, Err(r)) => return r.into_response(),
@@ -117,7 +122,7 @@ async fn get_entries(State(log): State<Arc<Log>>, Query(p): Params) -> Response 
         }
         (start..start + count)
             .filter_map(|i| {
-                let parts = state.store.parts(i)?;
+                let parts = state.parts(i)?;
                 Some((i, parts.leaf_input(), parts.extra_data()))
             })
             .collect()
@@ -126,7 +131,7 @@ async fn get_entries(State(log): State<Arc<Log>>, Query(p): Params) -> Response 
         .into_iter()
         .map(|(i, leaf, extra)| served_entry(&log, i, leaf, &extra))
         .collect();
-    json(&GetEntries {
+    let answer = GetEntries {
         entries: entries
             .iter()
             .map(|(l, e)| LeafEntry {
@@ -134,7 +139,11 @@ async fn get_entries(State(log): State<Arc<Log>>, Query(p): Params) -> Response 
                 extra_data: e.as_str().into(),
             })
             .collect(),
-    })
+    };
+    match serde_json::to_vec(&answer) {
+        Ok(body) => crate::gzip::json_answer(log.config.gzip, &headers, body).await,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 async fn get_consistency(State(log): State<Arc<Log>>, Query(p): Params) -> Response {
@@ -199,10 +208,8 @@ async fn get_entry_and_proof(State(log): State<Arc<Log>>, Query(p): Params) -> R
             state.head.tree_size
         ));
     }
-    let (Some(parts), Ok(proof)) = (
-        state.store.parts(index),
-        state.tree.inclusion_proof(index, size),
-    ) else {
+    let (Some(parts), Ok(proof)) = (state.parts(index), state.tree.inclusion_proof(index, size))
+    else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     json(&GetEntryAndProof {

@@ -1,7 +1,8 @@
 //! The running simulator: binds a listener, builds every log, serves them
-//! under `/log<N>/` with faults and access logging, grows them on a timer,
-//! and stops cleanly.
+//! under `/log<N>/` (over HTTP, or HTTPS with a CA of its own) with faults
+//! and access logging, grows them on a timer, and stops cleanly.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -17,6 +19,7 @@ use tokio::task::JoinHandle;
 use crate::config::SimConfig;
 use crate::error::{Error, Result};
 use crate::log::{Head, Log};
+use crate::operator::Operator;
 use crate::truth::{Truth, TruthLog};
 
 /// A running simulator.
@@ -24,6 +27,7 @@ use crate::truth::{Truth, TruthLog};
 pub struct Simulator {
     base_url: String,
     addr: SocketAddr,
+    ca_pem: Option<String>,
     logs: Vec<Arc<Log>>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
@@ -42,6 +46,8 @@ pub struct LogInfo {
     pub key: Vec<u8>,
     pub entries: u64,
     pub truth: TruthLog,
+    /// The name of the operator it belongs to.
+    pub operator: String,
 }
 
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -52,21 +58,45 @@ fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 impl Simulator {
-    /// Binds `config.listen`, builds the logs (on blocking threads) and starts serving.
+    /// Binds `config.listen`, builds the logs (on blocking threads) and
+    /// starts serving (with `config.tls`, over HTTPS: see [`Simulator::ca_pem`]).
     pub async fn start(config: SimConfig) -> Result<Simulator> {
+        crate::operator::check(&config.operators, &config.logs)?;
+        let mut operators = HashMap::new();
+        for o in &config.operators {
+            let logs = config
+                .logs
+                .iter()
+                .filter(|l| l.operator.as_ref() == Some(&o.name))
+                .count();
+            operators.insert(o.name.clone(), Arc::new(Operator::new(o.clone(), logs)?));
+        }
+        let tls = if config.tls {
+            Some(crate::tls::generate(config.listen.ip())?)
+        } else {
+            None
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(io_err("binding the listener"))?;
         let addr = listener
             .local_addr()
             .map_err(io_err("reading the local address"))?;
-        let base_url = format!("http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url = format!("{scheme}://{addr}");
         let mut builds = Vec::new();
         for (number, log_config) in config.logs.into_iter().enumerate() {
             let base = base_url.clone();
+            let operator = log_config
+                .operator
+                .as_ref()
+                .and_then(|name| operators.get(name).cloned());
             builds.push(tokio::task::spawn_blocking(move || {
                 let started = Instant::now();
-                let log = Log::build(number, &base, log_config);
+                let log = Log::build(number, &base, log_config).map(|mut log| {
+                    log.operator = operator;
+                    log
+                });
                 if let Ok(log) = &log {
                     tracing::info!(
                         log.url = %log.url,
@@ -88,16 +118,29 @@ impl Simulator {
         let app = router(&logs);
         let (shutdown, rx) = watch::channel(false);
         let mut server_rx = rx.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = server_rx.wait_for(|stop| *stop).await;
-            })
-            .await
-        });
+        let stopped = async move {
+            let _ = server_rx.wait_for(|stop| *stop).await;
+        };
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let server = match tls {
+            None => tokio::spawn(async move {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }),
+            Some(tls) => {
+                let listener = crate::tls::TlsListener::new(listener, tls.acceptor)
+                    .map_err(io_err("reading the local address"))?
+                    // tap_io: axum gives ConnectInfo<SocketAddr> for any tapped listener.
+                    .tap_io(|_| {});
+                tokio::spawn(async move {
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                })
+            }
+        };
         let growers = logs
             .iter()
             .filter(|l| l.config.grow_per_sec > 0)
@@ -107,6 +150,7 @@ impl Simulator {
         Ok(Simulator {
             base_url,
             addr,
+            ca_pem,
             logs,
             shutdown,
             server,
@@ -114,9 +158,15 @@ impl Simulator {
         })
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// With TLS, the PEM certificate of the CA that signed the server's
+    /// certificate (made at start; trust it to reach the logs).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -133,6 +183,7 @@ impl Simulator {
                 key: l.spki.clone(),
                 entries: l.head().tree_size,
                 truth: TruthLog::of(l),
+                operator: l.operator_name().to_owned(),
             })
             .collect()
     }
@@ -154,8 +205,15 @@ impl Simulator {
             .map_err(|e| Error::Config(format!("grow task failed: {e}")))?
     }
 
+    /// The served logs as a v3 log list, one operator entry per operator.
     pub fn log_list(&self) -> ct_core::loglist::LogList {
         crate::loglist::log_list(self.logs.iter().map(|l| &**l))
+    }
+
+    /// [`Simulator::log_list`] as JSON, rate-limited logs also with
+    /// `certspotter_download_qps` (the name certspotter reads).
+    pub fn log_list_json(&self) -> serde_json::Value {
+        crate::loglist::log_list_json(self.logs.iter().map(|l| &**l))
     }
 
     pub fn truth(&self) -> Truth {

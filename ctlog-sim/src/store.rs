@@ -76,6 +76,24 @@ impl Parts {
     }
 }
 
+/// The certificate of a garbage entry: a SEQUENCE whose content is not
+/// DER (a BOOLEAN of length 2), so no X.509 parser accepts it.
+pub const GARBAGE_DER: [u8; 5] = [0x30, 0x03, 0x01, 0x02, 0x03];
+
+impl Parts {
+    /// The same entry (timestamp, extensions, chain) as an X.509 entry whose
+    /// certificate is [`GARBAGE_DER`].
+    pub fn garbage(self) -> Parts {
+        Parts {
+            entry_type: EntryType::X509,
+            issuer_key_hash: None,
+            signed: GARBAGE_DER.to_vec(),
+            pre_certificate: None,
+            ..self
+        }
+    }
+}
+
 /// All entries of a log.
 #[derive(Debug)]
 pub enum Store {

@@ -57,7 +57,7 @@ async fn tile(State(log): State<Arc<Log>>, Path(path): Path<String>) -> Response
     match id.kind {
         TileKind::Data => {
             for i in first..first + id.width {
-                let Some(parts) = state.store.parts(i) else {
+                let Some(parts) = state.parts(i) else {
                     return StatusCode::INTERNAL_SERVER_ERROR.into_response();
                 };
                 parts.write_tile_leaf(&mut body);

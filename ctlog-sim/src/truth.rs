@@ -1,6 +1,6 @@
 //! The truth file: for each log, its size and every index whose certificate
 //! matches as ct-core's `Examiner` (default matcher) finds it. Malformed
-//! entries are left out.
+//! and garbage entries are left out.
 
 use serde::{Deserialize, Serialize};
 

@@ -6,12 +6,13 @@ use ct_core::protocol::{ErrorCode, LogKind};
 use ct_db::TaskStore;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, MySqlPool};
+use utoipa::ToSchema;
 
 use crate::db;
 use crate::error::{Error, Result};
 
 /// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ImportSummary {
     pub inserted: u64,
     pub updated: u64,
@@ -148,10 +149,11 @@ pub async fn import(pool: &MySqlPool, list: &LogList) -> Result<ImportSummary> {
 }
 
 /// One log as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow, ToSchema)]
 pub struct LogInfo {
     pub id: u64,
     pub url: String,
+    #[schema(value_type = ct_core::protocol::LogKind)]
     pub kind: ct_db::LogKind,
     pub monitoring_url: Option<String>,
     pub description: String,
@@ -207,7 +209,7 @@ pub async fn list(pool: &MySqlPool) -> Result<Vec<LogInfo>> {
 }
 
 /// Changes an admin can make to a log.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogUpdate {
     #[serde(default)]
@@ -243,7 +245,7 @@ fn check_budget(rps: Option<f64>, batch: Option<u32>) -> Result<()> {
 }
 
 /// An operator's budget: defaults for its logs and its limit across them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, FromRow, ToSchema)]
 pub struct OperatorBudget {
     #[serde(default)]
     pub name: String,

@@ -17,6 +17,7 @@ use ctlog_sim::{LogConfig, SimConfig, Simulator, Source, Views};
 use sha2::Digest;
 
 mod faults;
+mod fleet;
 mod growth;
 mod replay;
 
@@ -518,5 +519,73 @@ async fn malformed_entries_are_served_spoiled_and_left_out_of_the_truth() {
         ex.examine_b64(&p.leaf_input, &p.extra_data, Depth::Full)
             .matched()
     );
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn garbage_entries_are_in_the_tree_and_left_out_of_the_truth() {
+    let mut cfg = log(300, 12, BOTH);
+    cfg.source = Source::Generated {
+        entries: 300,
+        seed: 12,
+        match_share: 1.0,
+    };
+    cfg.garbage = vec![5, 200];
+    let sim = start(vec![cfg]).await;
+    let info = &sim.logs()[0];
+    let c = client();
+    let key = LogKey::from_spki_der(&info.key).unwrap();
+    let (size, root) = verify_sth(&get_sth(&c, &info.url).await, &key);
+    let entries = fetch_entries(&c, &info.url, size).await;
+    let ex = Examiner::default();
+    let mut undecodable = Vec::new();
+    let mut hashes = Vec::new();
+    for (i, (l, e)) in entries.iter().enumerate() {
+        let leaf = b64::decode(l, "leaf").unwrap();
+        let found = ex.examine(&leaf, &b64::decode(e, "extra").unwrap(), Depth::Full);
+        if found.cert.is_none() {
+            assert!(found.error.is_some(), "entry {i}");
+            assert_eq!(found.entry_type, Some(ct_core::leaf::EntryType::X509));
+            undecodable.push(i as u64);
+        }
+        hashes.push(ct_core::merkle::leaf_hash(&leaf));
+    }
+    assert_eq!(undecodable, vec![5, 200]);
+    // The bytes get-entries serves are the log's: they hash into the signed root.
+    let tree = MerkleTree::from_leaf_hashes(hashes.clone());
+    assert_eq!(tree.root(size).unwrap(), root);
+    for i in [5u64, 200] {
+        let url = format!(
+            "{}ct/v1/get-entry-and-proof?leaf_index={i}&tree_size={size}",
+            info.url
+        );
+        let (_, body) = get_text(&c, &url).await;
+        let p: GetEntryAndProof = serde_json::from_str(&body).unwrap();
+        assert_eq!(p.leaf_input, entries[i as usize].0);
+        let path = decode_hashes(&p.audit_path, "path").unwrap();
+        verify_inclusion(i, size, &hashes[i as usize], &path, &root).unwrap();
+    }
+    // The data tiles hold the same entries.
+    let id = TileId {
+        kind: TileKind::Data,
+        index: 0,
+        width: tile_width(0, 0, size),
+    };
+    let bytes = c
+        .get(format!("{}{}", info.url, id.path()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let leaves = decode_data_tile(&bytes).unwrap();
+    for i in [5usize, 200] {
+        assert_eq!(leaves[i].leaf_hash(), hashes[i]);
+        assert!(ex.examine_tile_leaf(&leaves[i], Depth::Full).cert.is_none());
+    }
+    let truth: Vec<u64> = info.truth.matches.iter().map(|m| m.index).collect();
+    assert_eq!(truth.len(), 298);
+    assert!(!truth.contains(&5) && !truth.contains(&200));
     sim.shutdown().await.unwrap();
 }
