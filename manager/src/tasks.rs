@@ -122,6 +122,7 @@ pub async fn claim(state: &AppState, worker_id: u64, max: u32) -> Result<ClaimAn
         tasks_done,
         check_min_tasks: state.config.check_min_tasks,
         tasks_per_log: state.config.tasks_per_log,
+        task_entries: 1u64 << state.config.task_size_log2.min(40),
     };
     let mut claimed = state.store.claim(&who, max).await?;
     if claimed.tasks.is_empty() && reap(state, false).await? > 0 {
@@ -178,8 +179,9 @@ pub async fn claim(state: &AppState, worker_id: u64, max: u32) -> Result<ClaimAn
     let (retry_after_ms, reason) = match claimed.idle {
         None => (None, None),
         Some(Idle::NoWork) => (Some(jitter(idle)), Some("no pending task".to_owned())),
+        // It holds its share; it claims again as soon as a task ends.
         Some(Idle::AtShare) => (
-            Some(jitter((idle / 6).max(1000))),
+            Some(jitter(1000)),
             Some("you hold your share of every log with pending tasks".to_owned()),
         ),
         Some(Idle::CoolingDown) => (

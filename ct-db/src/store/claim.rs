@@ -22,8 +22,10 @@ pub struct Claimer {
     /// with at least `check_min_tasks` (an established history).
     pub tasks_done: u64,
     pub check_min_tasks: u64,
-    /// Tasks of one log one worker may hold at once.
+    /// Tasks of one log one worker may hold at once, counted in full-size
+    /// tasks of `task_entries` entries (small tip tasks count for their size).
     pub tasks_per_log: u32,
+    pub task_entries: u64,
 }
 
 /// What a claim gave, and why nothing when it gave nothing.
@@ -52,6 +54,7 @@ struct Candidate {
     operator: String,
     priority: i32,
     fleet: i64,
+    /// Entries of this log the worker holds.
     mine: i64,
     tip: bool,
     cooling: bool,
@@ -77,7 +80,7 @@ impl TaskStore {
         let mut logs: Vec<Candidate> = sqlx::query_as(
             "SELECT l.id, l.operator, l.priority, \
                (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.state = 'leased') AS fleet, \
-               (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.state = 'leased' AND t.lease_holder = ?) AS mine, \
+               CAST((SELECT COALESCE(SUM(t.end_index - t.start_index), 0) FROM tasks t WHERE t.log_id = l.id AND t.state = 'leased' AND t.lease_holder = ?) AS SIGNED) AS mine, \
                EXISTS (SELECT 1 FROM tasks t WHERE t.state = 'pending' AND t.tip = 1 AND t.log_id = l.id) AS tip, \
                EXISTS (SELECT 1 FROM worker_cooldowns c WHERE c.worker_id = ? AND c.log_id = l.id AND c.until_ms > ?) AS cooling \
              FROM logs l WHERE l.enabled = 1 \
@@ -112,36 +115,65 @@ impl TaskStore {
         let established = who.tasks_done >= who.check_min_tasks;
         let mut ids: Vec<u64> = Vec::new();
         let (mut at_share, mut cooling) = (false, false);
+        let share = i64::try_from(u64::from(who.tasks_per_log.max(1)) * who.task_entries.max(1))
+            .unwrap_or(i64::MAX);
         for l in &logs {
-            let room = u32::try_from(i64::from(who.tasks_per_log.max(1)) - l.mine).unwrap_or(0);
-            let want = room.min(max - ids.len() as u32);
+            if ids.len() as u32 >= max {
+                break;
+            }
             if l.cooling {
                 cooling = true;
                 continue;
             }
-            if want == 0 {
-                at_share |= room == 0;
-                if ids.len() as u32 >= max {
-                    break;
-                }
+            let room = share - l.mine;
+            if room <= 0 {
+                at_share = true;
                 continue;
             }
-            let found: Vec<(u64,)> = sqlx::query_as(
-                "SELECT id FROM tasks WHERE log_id = ? AND state = 'pending' AND enabled = 1 \
-                 AND (exclude_worker IS NULL OR exclude_worker <> ?) \
-                 AND (check_of = 0 OR (? AND exclude_address <> ?)) \
-                 ORDER BY tip DESC, priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED",
-            )
-            .bind(l.id)
-            .bind(who.worker_id)
-            .bind(established)
-            .bind(&who.address)
-            .bind(want)
-            .fetch_all(&mut *tx)
-            .await?;
-            ids.extend(found.into_iter().map(|(id,)| id));
-            if ids.len() as u32 >= max {
-                break;
+            // The log's newest entries first, but its backlog moves too: up
+            // to half of this share from the tip, the rest from the backlog
+            // (and the tip again if the backlog has nothing).
+            let slots = (max - ids.len() as u32).min(who.tasks_per_log.max(1) * 8);
+            let mut left = room;
+            let mut taken = 0u32;
+            for tip in [true, false, true] {
+                if taken >= slots || left <= 0 {
+                    break;
+                }
+                let cap = if tip && taken == 0 {
+                    (room / 2).max(1)
+                } else {
+                    left
+                };
+                let found: Vec<(u64, u64)> = sqlx::query_as(
+                    "SELECT id, end_index - start_index FROM tasks WHERE log_id = ? AND state = 'pending' AND enabled = 1 \
+                     AND tip = ? AND (exclude_worker IS NULL OR exclude_worker <> ?) \
+                     AND (check_of = 0 OR (? AND exclude_address <> ?)) \
+                     ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED",
+                )
+                .bind(l.id)
+                .bind(tip)
+                .bind(who.worker_id)
+                .bind(established)
+                .bind(&who.address)
+                .bind(slots - taken)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut used = 0i64;
+                for (id, span) in found {
+                    let span = i64::try_from(span).unwrap_or(i64::MAX);
+                    // Always at least one task; then only what fits the share.
+                    if taken > 0 && (used + span > cap || span > left) {
+                        break;
+                    }
+                    ids.push(id);
+                    taken += 1;
+                    used += span;
+                    left -= span;
+                    if taken >= slots {
+                        break;
+                    }
+                }
             }
         }
         if ids.is_empty() {

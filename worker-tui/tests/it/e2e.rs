@@ -134,14 +134,13 @@ impl Stack {
                 "--reap-secs",
                 "1",
             ])
-            .args([
-                "--poll-secs",
-                "0",
-                "--task-size-log2",
-                "9",
-                "--check-min-tasks",
-                "0",
-            ])
+            .args(["--task-size-log2", "9", "--check-min-tasks", "0"])
+            .args(if self.manager_args.iter().any(|a| a == "--poll-secs") {
+                &[][..]
+            } else {
+                &["--poll-secs", "0"][..]
+            })
+            .args(&self.manager_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -53,7 +53,10 @@ async fn the_tip_of_a_live_log_moves_while_another_log_backfills() {
     live.grow_per_sec = 50;
     let poll = POLL_SECS.to_string();
     let stack = Stack::new_with("fleet", vec![backlog, live], &["--poll-secs", &poll]).await;
-    let (backlog_url, live_url) = (stack.sim.logs()[0].url.clone(), stack.sim.logs()[1].url.clone());
+    let (backlog_url, live_url) = (
+        stack.sim.logs()[0].url.clone(),
+        stack.sim.logs()[1].url.clone(),
+    );
     let w = stack.worker("gina");
     let deadline = Instant::now() + Duration::from_secs(60);
     while log_progress(&stack, &live_url).await["progress"]["verified_until"]
@@ -61,7 +64,10 @@ async fn the_tip_of_a_live_log_moves_while_another_log_backfills() {
         .unwrap_or(0)
         < 1_000
     {
-        assert!(Instant::now() < deadline, "the live log's first entries were not collected");
+        assert!(
+            Instant::now() < deadline,
+            "the live log's first entries were not collected"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     for round in 0..3 {

@@ -3,5 +3,8 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 
 mod e2e;
+mod fakes;
+mod fleet;
 mod inspect;
+mod log_traffic;
 mod tui;
