@@ -63,7 +63,13 @@ impl FromStr for Hash32 {
 
     fn from_str(s: &str) -> Result<Self, HashError> {
         if s.len() != 64 {
-            return Err(HashError::Length(s.chars().count()));
+            // 64 characters that are not 64 bytes are not all hex digits.
+            let chars = s.chars().count();
+            return Err(if chars == 64 {
+                HashError::NotHex
+            } else {
+                HashError::Length(chars)
+            });
         }
         let mut out = [0u8; 32];
         hex::decode_to_slice(s, &mut out).map_err(|_| HashError::NotHex)?;
@@ -105,6 +111,31 @@ impl<'de> Deserialize<'de> for Hash32 {
     }
 }
 
+/// The OpenAPI schema of a hash: a string of 64 hex digits (answers are
+/// lowercase; requests may use either case).
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Hash32 {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9a-fA-F]{64}$"))
+            .min_length(Some(64))
+            .max_length(Some(64))
+            .description(Some(
+                "A SHA-256 hash: 64 hex digits (lowercase in answers).",
+            ))
+            .examples(["00".repeat(32)])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Hash32 {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Hash32")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +155,9 @@ mod tests {
             assert!(serde_json::from_str::<Hash32>(bad).is_err(), "{bad}");
         }
         assert_eq!("AB".repeat(32).parse::<Hash32>().ok(), Some(h));
+        // 64 characters, not all ASCII: not hex, whatever its byte length.
+        let wide = format!("é{}", "0".repeat(63));
+        assert_eq!(wide.parse::<Hash32>(), Err(HashError::NotHex));
+        assert_eq!("0".repeat(63).parse::<Hash32>(), Err(HashError::Length(63)));
     }
 }

@@ -14,6 +14,7 @@ pub use crate::hash::Hash32;
 
 /// The API kind of a log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LogKind {
     /// RFC 6962 `get-entries` under `log_url`.
@@ -41,9 +42,12 @@ impl LogKind {
 
 /// `POST /v1/workers/register`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
-    /// Public name shown on the dashboard; generated when absent.
+    /// Public name shown on the dashboard; generated when absent. 1 to 64
+    /// characters, no control characters, no leading or trailing spaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub name: Option<String>,
     /// The worker's software version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +60,7 @@ pub struct RegisterRequest {
 
 /// Answer to [`RegisterRequest`]. The token is shown once; the manager keeps only its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterResponse {
     pub worker_id: u64,
     pub name: String,
@@ -65,6 +70,7 @@ pub struct RegisterResponse {
 
 /// `POST /v1/tasks/claim`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimRequest {
     /// How many tasks at most (default 1; the manager caps it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +79,7 @@ pub struct ClaimRequest {
 
 /// Answer to [`ClaimRequest`]: possibly no task at all.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimResponse {
     pub tasks: Vec<TaskLease>,
     /// When no task was given: how long to wait before claiming again.
@@ -85,6 +92,7 @@ pub struct ClaimResponse {
 
 /// How fast one worker (one client address) may fetch from one log.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FetchBudget {
     /// Requests per second to this log.
     pub requests_per_sec: f64,
@@ -100,6 +108,7 @@ pub struct FetchBudget {
 
 /// One leased task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskLease {
     pub task_id: u64,
     /// The manager's id of the log.
@@ -136,13 +145,17 @@ pub struct TaskLease {
 
 /// `POST /v1/heartbeat`: progress of every task the worker holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatRequest {
+    /// Each task at most once; at most 1,024 tasks.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1024))]
     pub tasks: Vec<TaskProgress>,
 }
 
 /// Progress of one task, counts cumulative for the current lease.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskProgress {
     pub task_id: u64,
     /// First index not yet fetched and processed.
@@ -163,6 +176,7 @@ pub struct TaskProgress {
 
 /// What became of a task named in a heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
     /// Still leased to you; the lease was extended.
@@ -174,6 +188,7 @@ pub enum TaskStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskState {
     pub task_id: u64,
     pub status: TaskStatus,
@@ -183,6 +198,7 @@ pub struct TaskState {
 
 /// Scaling advice for one log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogFetchers {
     pub log_id: u64,
     pub log_url: String,
@@ -195,6 +211,7 @@ pub struct LogFetchers {
 
 /// A log a worker is kept off for a while (after repeated failures there).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cooldown {
     pub log_id: u64,
     /// Unix ms.
@@ -204,6 +221,7 @@ pub struct Cooldown {
 
 /// Answer to [`HeartbeatRequest`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatResponse {
     pub tasks: Vec<TaskState>,
     pub fetchers: Vec<LogFetchers>,
@@ -214,6 +232,7 @@ pub struct HeartbeatResponse {
 
 /// One raw entry as fetched.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadEntry {
     pub index: u64,
     /// base64 `MerkleTreeLeaf`.
@@ -230,6 +249,7 @@ pub struct UploadEntry {
 
 /// `POST /v1/tasks/{id}/entries`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadRequest {
     /// Matching entries, and entries that do not decode (the manager records
     /// those as the log's malformed entries once they are proven).
@@ -245,6 +265,7 @@ pub struct UploadRequest {
 
 /// Why one uploaded entry was not stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rejection {
     pub index: u64,
     /// HTTP-like status for this entry (422 not matching or bad proof, 409 conflicting).
@@ -255,6 +276,7 @@ pub struct Rejection {
 
 /// Why an uploaded entry was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RejectionCode {
     /// Its audit path does not lead to the upload's subtree hash.
@@ -272,6 +294,7 @@ pub enum RejectionCode {
 
 /// Answer to [`UploadRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadResponse {
     /// Stored now.
     pub new: u64,
@@ -286,6 +309,7 @@ pub struct UploadResponse {
 
 /// `POST /v1/tasks/{id}/complete`: totals for the current lease.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompleteRequest {
     pub next_index: u64,
     pub entries: u64,
@@ -308,6 +332,7 @@ pub struct CompleteRequest {
 /// `POST /v1/tasks/{id}/fail`: give the task back. It returns to the pool
 /// whole: the next worker fetches the whole range.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FailRequest {
     pub error: String,
     /// The first index not processed; informational only (logged).
@@ -317,6 +342,7 @@ pub struct FailRequest {
 
 /// The state of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskPhase {
     /// Waiting for a worker.
@@ -332,6 +358,7 @@ pub enum TaskPhase {
 
 /// How a range's subtree hash stands against the log's signed tree heads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProofState {
     /// Proven to be part of a verified signed tree head.
@@ -344,6 +371,7 @@ pub enum ProofState {
 
 /// Answer to complete and fail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskAck {
     pub task_id: u64,
     pub state: TaskPhase,
@@ -356,11 +384,13 @@ pub struct TaskAck {
 
 /// Body of every 4xx/5xx answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     pub code: ErrorCode,
     pub message: String,
@@ -368,6 +398,7 @@ pub struct ErrorDetail {
 
 /// The stable code of every error answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,

@@ -257,7 +257,7 @@ async fn compare(state: &AppState, main: u64, check: u64) -> Result<()> {
 }
 
 /// What an audit round did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifySummary {
     /// Ranges the manager fetched and compared itself.
     pub checked: u64,
@@ -270,7 +270,7 @@ pub struct VerifySummary {
 }
 
 /// One piece of evidence against a worker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Flag {
     pub task_id: u64,
     /// The task of the same range by the other worker.
@@ -287,7 +287,7 @@ pub struct Flag {
 }
 
 /// A flagged worker with its evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlaggedWorker {
     pub worker_id: u64,
     pub name: String,

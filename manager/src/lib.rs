@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod integrity;
 pub mod logs;
 pub mod metrics;
+pub mod openapi;
 pub mod planner;
 pub mod poller;
 pub mod routes;

@@ -28,7 +28,7 @@ struct PollRow {
 }
 
 /// What one poll found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PollOutcome {
     pub log_id: u64,
     pub tree_size: Option<u64>,

@@ -124,6 +124,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/logs", get(public::logs))
         .route("/v1/stats", get(public::stats))
         .route("/v1/workers", get(public::workers))
+        .route("/v1/openapi.json", get(crate::openapi::openapi_json))
         .route("/v1/workers/register", post(workers::register))
         .route("/v1/tasks/claim", post(tasks::claim))
         .route("/v1/heartbeat", post(tasks::heartbeat))

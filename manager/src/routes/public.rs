@@ -6,6 +6,9 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
+use utoipa::{IntoParams, ToSchema};
+
+use ct_core::protocol::ErrorBody;
 
 use crate::AppState;
 use crate::error::Result;
@@ -13,13 +16,23 @@ use crate::logs::{self, LogInfo};
 use crate::routes::{Json, Query};
 
 /// Answer of `/healthz`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
     pub version: String,
 }
 
 /// `GET /healthz`: checks the database too.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "public",
+    responses(
+        (status = 200, description = "The manager and its database answer", body = Health),
+        (status = 500, description = "The database does not answer (the cause is logged)", body = ErrorBody),
+    ),
+)]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
     sqlx::query("SELECT 1").execute(&state.pool).await?;
     Ok(Json(Health {
@@ -28,7 +41,18 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
     }))
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: OpenMetrics text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "public",
+    responses(
+        (status = 200, description = "Prometheus metrics in the OpenMetrics text format", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 500, description = "The database does not answer (the cause is logged)", body = ErrorBody),
+    ),
+)]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse> {
     let text = state.metrics.render(&state.pool).await?;
     Ok((
@@ -40,13 +64,23 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse>
     ))
 }
 
-/// `GET /v1/logs`.
+/// `GET /v1/logs`: every known log with its progress.
+#[utoipa::path(
+    get,
+    path = "/v1/logs",
+    operation_id = "list_logs",
+    tag = "public",
+    responses(
+        (status = 200, description = "Every log, by id", body = Vec<LogInfo>),
+        (status = 500, description = "The database failed (the cause is logged)", body = ErrorBody),
+    ),
+)]
 pub async fn logs(State(state): State<AppState>) -> Result<Json<Vec<LogInfo>>> {
     Ok(Json(logs::list(&state.pool).await?))
 }
 
 /// Answer of `/v1/stats`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Stats {
     pub logs: i64,
     pub logs_enabled: i64,
@@ -65,7 +99,7 @@ pub struct Stats {
 }
 
 /// Sums over per-minute statistics.
-#[derive(Debug, Clone, Serialize, Deserialize, FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, FromRow, ToSchema)]
 pub struct Minute {
     pub entries: u64,
     pub matches: u64,
@@ -78,7 +112,17 @@ async fn count(state: &AppState, sql: &str) -> Result<i64> {
     Ok(n)
 }
 
-/// `GET /v1/stats`.
+/// `GET /v1/stats`: totals of the whole collection.
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    operation_id = "stats",
+    tag = "public",
+    responses(
+        (status = 200, description = "Totals", body = Stats),
+        (status = 500, description = "The database failed (the cause is logged)", body = ErrorBody),
+    ),
+)]
 pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>> {
     let (entries_processed,): (u64,) =
         sqlx::query_as("SELECT CAST(COALESCE(SUM(entries), 0) AS UNSIGNED) FROM tasks")
@@ -110,7 +154,7 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>> {
 }
 
 /// A worker as the public sees it.
-#[derive(Debug, Clone, Serialize, Deserialize, FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, FromRow, ToSchema)]
 pub struct PublicWorker {
     pub name: String,
     pub first_seen: i64,
@@ -121,7 +165,8 @@ pub struct PublicWorker {
 }
 
 /// Paging of `GET /v1/workers`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     /// Workers per page (default 100, at most 1,000).
     #[serde(default)]
@@ -133,6 +178,18 @@ pub struct Page {
 
 /// `GET /v1/workers?limit=&offset=`: the leaderboard, flagged and revoked
 /// workers left out, one page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/workers",
+    operation_id = "leaderboard",
+    tag = "public",
+    params(Page),
+    responses(
+        (status = 200, description = "One page of the leaderboard, most entries first", body = Vec<PublicWorker>),
+        (status = 400, description = "`bad_request`: a query parameter is not a number in range", body = ErrorBody),
+        (status = 500, description = "The database failed (the cause is logged)", body = ErrorBody),
+    ),
+)]
 pub async fn workers(
     State(state): State<AppState>,
     Query(page): Query<Page>,

@@ -2,7 +2,7 @@
 //! and closed with `--registration-secret` when the deployment wants it.
 
 use axum::extract::State;
-use ct_core::protocol::{ErrorCode, RegisterRequest, RegisterResponse};
+use ct_core::protocol::{ErrorBody, ErrorCode, RegisterRequest, RegisterResponse};
 use ct_db::limits::{SHORT_TEXT, WORKER_NAME_CHARS};
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -21,6 +21,24 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Registers a worker and returns its token (shown once).
+#[utoipa::path(
+    post,
+    path = "/v1/workers/register",
+    operation_id = "register_worker",
+    tag = "worker",
+    request_body = RegisterRequest,
+    responses(
+        (status = 200, description = "Registered; the token is shown only now", body = RegisterResponse),
+        (status = 400, description = "`invalid_json`: the body is not a RegisterRequest", body = ErrorBody),
+        (status = 403, description = "`registration_secret`: this manager registers only with its secret", body = ErrorBody),
+        (status = 409, description = "`name_taken`: another worker has this name", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over the limit", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `Content-Type: application/json`", body = ErrorBody),
+        (status = 422, description = "`invalid_name`: the name is empty, too long, has control characters or outer spaces", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many registrations from this address in the last hour", body = ErrorBody),
+        (status = 500, description = "The database failed (the cause is logged)", body = ErrorBody),
+    ),
+)]
 pub async fn register(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,

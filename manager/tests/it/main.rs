@@ -10,5 +10,6 @@ mod flow;
 mod harness;
 mod integrity;
 mod loglist;
+mod openapi;
 mod poll;
 mod requests;
