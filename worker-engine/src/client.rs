@@ -100,12 +100,13 @@ impl ManagerClient {
         self
     }
 
-    /// One attempt.
-    async fn call<B: Serialize, R: DeserializeOwned>(
+    /// One attempt. A failure says whether to retry, and after how long
+    /// at least when the manager sent `Retry-After`.
+    async fn call_once<B: Serialize, R: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
-    ) -> Result<R, (bool, ClientError)> {
+    ) -> Result<R, (bool, Option<Duration>, ClientError)> {
         let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
@@ -113,16 +114,22 @@ impl ManagerClient {
         let resp = req
             .send()
             .await
-            .map_err(|e| (true, ClientError::Unavailable(e.to_string())))?;
+            .map_err(|e| (true, None, ClientError::Unavailable(e.to_string())))?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::source::parse_retry_after(v, std::time::SystemTime::now()));
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| (true, ClientError::Unavailable(e.to_string())))?;
+            .map_err(|e| (true, None, ClientError::Unavailable(e.to_string())))?;
         if (200..300).contains(&status) {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 (
                     false,
+                    None,
                     ClientError::Unavailable(format!("bad answer to {path}: {e}")),
                 )
             });
@@ -137,6 +144,7 @@ impl ManagerClient {
         if status == 429 || status >= 500 {
             return Err((
                 true,
+                retry_after,
                 ClientError::Transient {
                     path: path.to_owned(),
                     status,
@@ -147,6 +155,7 @@ impl ManagerClient {
         }
         Err((
             false,
+            None,
             ClientError::Refused {
                 status,
                 code,
@@ -155,8 +164,9 @@ impl ManagerClient {
         ))
     }
 
-    /// Retries transient failures with jittered backoff until `patience` runs
-    /// out or `cancel` fires (no retries after [`Self::without_retries`]).
+    /// Retries transient failures with jittered backoff (at least the
+    /// manager's `Retry-After`) until `patience` runs out or `cancel` fires
+    /// (no retries after [`Self::without_retries`]).
     pub async fn post<B: Serialize, R: DeserializeOwned>(
         &self,
         path: &str,
@@ -167,13 +177,14 @@ impl ManagerClient {
         let give_up = tokio::time::Instant::now() + patience;
         let mut failures = 0;
         loop {
-            match self.call(path, body).await {
+            match self.call_once(path, body).await {
                 Ok(r) => return Ok(r),
-                Err((false, e)) => return Err(e),
-                Err((true, e)) if !self.retries => return Err(e),
-                Err((true, e)) => {
+                Err((false, _, e)) => return Err(e),
+                Err((true, _, e)) if !self.retries => return Err(e),
+                Err((true, retry_after, e)) => {
                     failures += 1;
                     let delay = backoff(failures).min(Duration::from_secs(10));
+                    let delay = retry_after.map_or(delay, |r| r.max(delay));
                     if tokio::time::Instant::now() + delay > give_up {
                         return Err(e);
                     }
@@ -336,6 +347,36 @@ mod tests {
             e.to_string(),
             "manager unavailable: /v1/tasks/claim answered 503"
         );
+    }
+
+    /// The manager's `Retry-After` on a 503 is waited for before the retry.
+    #[tokio::test]
+    async fn a_retry_waits_for_the_managers_retry_after() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut times = Vec::new();
+            let answers = [
+                "HTTP/1.1 503 X\r\nretry-after: 1\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}".to_owned(),
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\nconnection: close\r\n\r\n{\"tasks\":[]}".to_owned(),
+            ];
+            for answer in answers {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = conn.read(&mut buf).await.unwrap();
+                times.push(tokio::time::Instant::now());
+                conn.write_all(answer.as_bytes()).await.unwrap();
+            }
+            times
+        });
+        let resp = ManagerClient::new(&format!("http://{addr}"), reqwest::Client::new())
+            .with_token("t".into())
+            .claim(1, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(resp.tasks.is_empty());
+        let times = server.await.unwrap();
+        assert!(times[1] - times[0] >= Duration::from_secs(1));
     }
 
     #[tokio::test]

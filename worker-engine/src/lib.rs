@@ -7,6 +7,7 @@
 pub mod adapt;
 pub mod client;
 pub mod decode;
+pub mod pace;
 pub mod range;
 pub mod source;
 pub mod spool;

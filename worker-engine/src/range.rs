@@ -156,6 +156,7 @@ pub async fn fetch_range(
     let stop = cancel.child_token();
     ctx.stats.set_range(Some((start, end, next)));
     ctx.stats.set_state(LogState::Fetching);
+    ctx.stats.set_pace(ctx.source.pacer().rate());
     let crew = Crew {
         ctx: ctx.clone(),
         shared: shared.clone(),
@@ -298,7 +299,9 @@ async fn fetcher(id: u32, crew: Crew) {
             Ok(decoded) => {
                 if let Ok(mut a) = ctx.adapt.lock() {
                     a.on_success();
+                    ctx.source.pacer().set_share(a.share());
                 }
+                ctx.stats.set_pace(ctx.source.pacer().rate());
                 let got = decoded.hashes.len() as u64;
                 let mut s = shared.lock().await;
                 let first = decoded.start;
@@ -316,17 +319,26 @@ async fn fetcher(id: u32, crew: Crew) {
             }
             Err(FetchError::RateLimited(retry)) => {
                 LogStats::add(&ctx.stats.rate_limited, 1);
-                let delay = ctx.adapt.lock().ok().map(|mut a| a.on_rate_limited(retry));
-                tracing::debug!(log.name = %ctx.stats.name, delay_ms = delay.map(|d| d.as_millis()).unwrap_or(0), "rate limited");
+                let delay = slow_down(&ctx, |a| a.on_rate_limited(retry));
+                tracing::debug!(log_name = %ctx.stats.name, delay_ms = delay.as_millis() as u64, retry_after = retry.is_some(), "rate limited");
                 shared.lock().await.queue.push_front((a, b));
             }
             Err(e) => {
-                LogStats::add(&ctx.stats.server_errors, 1);
-                let failures = ctx.adapt.lock().ok().map_or(MAX_FAILURES, |mut ad| {
-                    ad.on_error();
-                    ad.failures()
-                });
-                tracing::debug!(log.name = %ctx.stats.name, range.start = a, error = %e, failures, "fetch failed, will retry");
+                let failures = match &e {
+                    FetchError::Server(_, retry) => {
+                        LogStats::add(&ctx.stats.server_errors, 1);
+                        slow_down(&ctx, |a| a.on_server_error(*retry));
+                        ctx.adapt.lock().map_or(MAX_FAILURES, |a| a.failures())
+                    }
+                    _ => {
+                        LogStats::add(&ctx.stats.server_errors, 1);
+                        ctx.adapt.lock().ok().map_or(MAX_FAILURES, |mut ad| {
+                            ad.on_error();
+                            ad.failures()
+                        })
+                    }
+                };
+                tracing::debug!(log_name = %ctx.stats.name, range.start = a, error = %e, failures, "fetch failed, will retry");
                 let mut s = shared.lock().await;
                 s.queue.push_front((a, b));
                 if failures >= MAX_FAILURES {
@@ -343,6 +355,20 @@ async fn fetcher(id: u32, crew: Crew) {
         }
         wake.notify_waiters();
     }
+}
+
+/// A 429 or a 5xx: the log's AIMD state decreases (`f`), its pacer follows
+/// the lower share, and nothing goes to the log (issuer lookups neither)
+/// until the delay has passed. Only this log waits.
+fn slow_down(ctx: &LogCtx, f: impl FnOnce(&mut Adaptive) -> Duration) -> Duration {
+    let Ok(mut a) = ctx.adapt.lock() else {
+        return Duration::ZERO;
+    };
+    let delay = f(&mut a);
+    ctx.source.pacer().set_share(a.share());
+    ctx.source.pacer().hold(delay);
+    ctx.stats.set_pace(ctx.source.pacer().rate());
+    delay
 }
 
 async fn idle(wake: &Notify, stop: &CancellationToken) {
@@ -417,7 +443,7 @@ async fn advance(
         }
         LogStats::add(&ctx.stats.errors, decoded.errors.len() as u64);
         for (index, error) in &decoded.errors {
-            tracing::warn!(log.name = %ctx.stats.name, entry.index = index, %error, "malformed entry recorded");
+            tracing::warn!(log_name = %ctx.stats.name, entry.index = index, %error, "malformed entry recorded");
         }
         s.errors.extend(decoded.errors);
         if let Ok(mut unacked) = progress.unacked.lock() {

@@ -3,6 +3,16 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::time::SystemTime;
+
+use ct_core::protocol::FetchBudget;
+
+/// Why and until when the manager keeps this worker off a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CooldownInfo {
+    pub until: SystemTime,
+    pub reason: String,
+}
 
 /// What a log's fetchers are doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +48,11 @@ pub struct LogStats {
     pub requests: AtomicU64,
     pub fetchers_active: AtomicU32,
     pub fetchers_allowed: AtomicU32,
+    /// Requests per second the log's pacer lets through now (f64 bits;
+    /// NaN: no limit).
+    pace: AtomicU64,
+    budget: Mutex<Option<FetchBudget>>,
+    cooldown: Mutex<Option<CooldownInfo>>,
     state: Mutex<LogState>,
     kind: Mutex<&'static str>,
     range: Mutex<Option<(u64, u64, u64)>>,
@@ -56,6 +71,9 @@ impl LogStats {
             requests: AtomicU64::new(0),
             fetchers_active: AtomicU32::new(0),
             fetchers_allowed: AtomicU32::new(0),
+            pace: AtomicU64::new(f64::NAN.to_bits()),
+            budget: Mutex::new(None),
+            cooldown: Mutex::new(None),
             state: Mutex::new(LogState::Idle),
             kind: Mutex::new(""),
             range: Mutex::new(None),
@@ -93,6 +111,44 @@ impl LogStats {
 
     pub fn range(&self) -> Option<(u64, u64, u64)> {
         self.range.lock().ok().and_then(|g| *g)
+    }
+
+    /// The rate the log's requests are paced at now (`None`: unlimited).
+    pub fn set_pace(&self, rate: Option<f64>) {
+        self.pace.store(rate.unwrap_or(f64::NAN).to_bits(), Relaxed);
+    }
+
+    pub fn pace(&self) -> Option<f64> {
+        let r = f64::from_bits(self.pace.load(Relaxed));
+        (!r.is_nan()).then_some(r)
+    }
+
+    /// The manager's budget for this log (`None`: it sent none).
+    pub fn set_budget(&self, budget: Option<FetchBudget>) {
+        if let Ok(mut g) = self.budget.lock() {
+            *g = budget;
+        }
+    }
+
+    pub fn budget(&self) -> Option<FetchBudget> {
+        self.budget.lock().ok().and_then(|g| *g)
+    }
+
+    /// The manager keeps this worker off the log until then (`None`: not).
+    pub fn set_cooldown(&self, c: Option<CooldownInfo>) {
+        if let Ok(mut g) = self.cooldown.lock() {
+            *g = c;
+        }
+    }
+
+    /// The cooldown, while it lasts.
+    pub fn cooldown(&self) -> Option<CooldownInfo> {
+        let now = SystemTime::now();
+        self.cooldown
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
+            .filter(|c| c.until > now)
     }
 
     /// Remembers the latest matching names (at most 50).

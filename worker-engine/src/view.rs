@@ -5,17 +5,82 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use ct_core::protocol::FetchBudget;
 
 use crate::stats::LogStats;
 
-/// One scaling decision of the manager, as it arrived.
+/// One scaling decision of the manager, as it arrived: a new number of
+/// fetchers or a new budget for a log (the budget is in the reason, after
+/// the manager's own reason, see [`describe_budget`]), or a cooldown (the
+/// reason starts with [`ScalingEvent::COOLDOWN`]; `fetchers` is 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScalingEvent {
     pub at: SystemTime,
     pub log: String,
     pub fetchers: u32,
     pub reason: String,
+}
+
+impl ScalingEvent {
+    /// How the reason of a cooldown event starts.
+    pub const COOLDOWN: &'static str = "cooling down";
+
+    /// The manager keeps this worker off the log for `left`.
+    pub fn cooldown(at: SystemTime, log: String, left: Duration, reason: &str) -> Self {
+        let mut text = format!("{} {}", Self::COOLDOWN, fmt_span(left));
+        if !reason.is_empty() {
+            text.push_str(": ");
+            text.push_str(reason);
+        }
+        ScalingEvent {
+            at,
+            log,
+            fetchers: 0,
+            reason: text,
+        }
+    }
+
+    pub fn is_cooldown(&self) -> bool {
+        self.reason.starts_with(Self::COOLDOWN)
+    }
+}
+
+/// A rate for display: `5`, `0.5`, `12.5`.
+pub fn fmt_rate(r: f64) -> String {
+    if (r - r.round()).abs() < 0.05 {
+        format!("{r:.0}")
+    } else if r < 1.0 {
+        format!("{r:.2}")
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+/// A duration for display: `45s`, `4m30s`, `2h05m`.
+pub fn fmt_span(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, s / 60 % 60)
+    }
+}
+
+/// A budget for display: `5 req/s, 256/req` (and `, operator 20 req/s`).
+pub fn describe_budget(b: &FetchBudget) -> String {
+    let mut s = format!(
+        "{} req/s, {}/req",
+        fmt_rate(b.requests_per_sec),
+        b.entries_per_request
+    );
+    if let Some(op) = b.operator_requests_per_sec {
+        s.push_str(&format!(", operator {} req/s", fmt_rate(op)));
+    }
+    s
 }
 
 /// The engine's state for display.
@@ -108,5 +173,31 @@ impl EngineView {
 
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_and_cooldowns_read_well() {
+        let b = FetchBudget {
+            requests_per_sec: 5.0,
+            entries_per_request: 256,
+            fetchers: 4,
+            operator_requests_per_sec: Some(12.5),
+        };
+        assert_eq!(describe_budget(&b), "5 req/s, 256/req, operator 12.5 req/s");
+        assert_eq!(fmt_rate(0.25), "0.25");
+        let e = ScalingEvent::cooldown(
+            SystemTime::UNIX_EPOCH,
+            "log".into(),
+            Duration::from_secs(270),
+            "failures",
+        );
+        assert!(e.is_cooldown());
+        assert_eq!(e.reason, "cooling down 4m30s: failures");
+        assert_eq!(fmt_span(Duration::from_secs(7500)), "2h05m");
     }
 }

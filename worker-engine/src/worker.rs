@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use ct_core::matcher::Matcher;
 use ct_core::protocol::{
-    CompleteRequest, FailRequest, Hash32, HeartbeatRequest, RegisterRequest, TaskLease,
-    TaskProgress, TaskStatus, UploadEntry, UploadRequest,
+    CompleteRequest, Cooldown, FailRequest, FetchBudget, Hash32, HeartbeatRequest, RegisterRequest,
+    TaskLease, TaskProgress, TaskStatus, UploadEntry, UploadRequest,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -21,10 +21,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapt::Adaptive;
 use crate::client::{ClientError, ManagerClient};
+use crate::pace::{Pacer, valid_rate};
 use crate::range::{LogCtx, MatchedEntry, Progress, RangeOutcome, fetch_range};
-use crate::source::{LogKind, Source, http_client};
+use crate::source::{HttpOptions, LogKind, Source, http_client_with};
 use crate::spool::{Spool, SpoolBatch};
-use crate::view::{EngineView, ScalingEvent};
+use crate::stats::CooldownInfo;
+use crate::view::{EngineView, ScalingEvent, describe_budget};
+
+/// Entries per get-entries request when the manager gives no budget.
+const DEFAULT_BATCH: u64 = 1024;
+/// The most entries per request a budget may ask (a log caps it anyway).
+const MAX_BATCH: u64 = 10_000;
+/// The longest wait between claims the manager may ask for.
+const MAX_CLAIM_WAIT: Duration = Duration::from_secs(600);
+/// The shortest wait between claims that gave nothing.
+const MIN_CLAIM_WAIT: Duration = Duration::from_millis(250);
 
 /// How the worker runs.
 #[derive(Debug, Clone)]
@@ -47,6 +58,12 @@ pub struct WorkerConfig {
     pub registration_secret: Option<String>,
     /// Bind every connection (to logs and the manager) to this address.
     pub local_address: Option<std::net::IpAddr>,
+    /// Send every request to a log through this proxy. Without it (and for
+    /// the manager always) `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and
+    /// `NO_PROXY` apply.
+    pub proxy: Option<String>,
+    /// Trust the CA certificates of this PEM file too on connections to logs.
+    pub log_ca: Option<PathBuf>,
 }
 
 /// What the state directory keeps between runs.
@@ -68,13 +85,18 @@ struct Outgoing {
 /// A task being worked on.
 struct Running {
     lease: TaskLease,
+    /// The log's slot (its budget is applied when the lease comes in, and by
+    /// heartbeats after that).
+    slot: Arc<LogSlot>,
     progress: Arc<Progress>,
     stats: Arc<crate::stats::LogStats>,
     errors: Arc<std::sync::atomic::AtomicU64>,
     rate_limited_at_start: u64,
     cancel: CancellationToken,
     /// The lease is lost or replaced by a newer one: never upload or complete.
-    superseded: std::sync::atomic::AtomicBool,
+    superseded: AtomicBool,
+    /// Waiting for its log's slot (another task of the log is fetching).
+    waiting: AtomicBool,
 }
 
 impl Running {
@@ -85,10 +107,18 @@ impl Running {
 }
 
 /// Per-log state shared by its tasks: one fetch at a time per log keeps the
-/// log's concurrency within what the manager allows.
+/// log's concurrency within what the manager allows; its pacer (in the
+/// source) keeps its request rate within the budget. Nothing here is shared
+/// with another log, except the operator's pacer when the budget says so.
 struct LogSlot {
     ctx: LogCtx,
     busy: Mutex<()>,
+    /// Entries per get-entries request for the next range (the budget's).
+    batch: AtomicU64,
+    /// What the view last showed: fetchers, budget, reason.
+    shown: std::sync::Mutex<(u32, Option<FetchBudget>, String)>,
+    /// The log's operator, as its last lease said.
+    operator: std::sync::Mutex<String>,
 }
 
 struct Inner {
@@ -98,6 +128,15 @@ struct Inner {
     view: Arc<EngineView>,
     tasks: Mutex<HashMap<u64, Arc<Running>>>,
     logs: Mutex<HashMap<String, Arc<LogSlot>>>,
+    /// One pacer per operator that limits across its logs.
+    operators: std::sync::Mutex<HashMap<String, Arc<Pacer>>>,
+    /// Log URLs by the manager's log id (cooldowns name logs by id).
+    log_urls: std::sync::Mutex<HashMap<u64, String>>,
+    /// Cooldowns shown: log id to until (Unix ms).
+    cooldowns: std::sync::Mutex<HashMap<u64, u64>>,
+    /// A task of ours ended: what the manager's last "no task" answer was
+    /// based on (the tasks we held) changed.
+    task_ended: tokio::sync::Notify,
     uploads: mpsc::Sender<Outgoing>,
     spool: Mutex<Spool>,
 }
@@ -161,11 +200,27 @@ pub async fn run(
     view: Arc<EngineView>,
     cancel: CancellationToken,
 ) -> Result<()> {
-    let http = http_client(
-        concat!("ct-worker/", env!("CARGO_PKG_VERSION")),
-        config.local_address,
-    )?;
-    let anonymous = ManagerClient::new(&config.manager_url, http.clone());
+    let agent = concat!("ct-worker/", env!("CARGO_PKG_VERSION"));
+    // Logs: the user's proxy and CA. The manager: the environment's proxy
+    // rules and the standard roots only.
+    let http = http_client_with(
+        agent,
+        &HttpOptions {
+            local_address: config.local_address,
+            proxy: config.proxy.clone(),
+            extra_ca: config.log_ca.clone(),
+        },
+    )
+    .context("the HTTP client for logs")?;
+    let manager_http = http_client_with(
+        agent,
+        &HttpOptions {
+            local_address: config.local_address,
+            ..HttpOptions::default()
+        },
+    )
+    .context("the HTTP client for the manager")?;
+    let anonymous = ManagerClient::new(&config.manager_url, manager_http);
     let reg = match load_or_register(&config, &anonymous, &view, &cancel).await {
         Ok(reg) => reg,
         // Stopped while the manager was still out of reach: a clean stop.
@@ -184,6 +239,10 @@ pub async fn run(
         view: view.clone(),
         tasks: Mutex::new(HashMap::new()),
         logs: Mutex::new(HashMap::new()),
+        operators: std::sync::Mutex::new(HashMap::new()),
+        log_urls: std::sync::Mutex::new(HashMap::new()),
+        cooldowns: std::sync::Mutex::new(HashMap::new()),
+        task_ended: tokio::sync::Notify::new(),
         uploads: tx,
         spool: Mutex::new(spool),
     });
@@ -235,24 +294,33 @@ pub async fn run(
     Ok(())
 }
 
+/// Claims while fewer than `max_tasks` tasks are fetching. A task waiting
+/// for its log's slot (another task of that log is fetching) does not count,
+/// so the worker goes on claiming other logs' work, up to twice `max_tasks`
+/// tasks held. When a claim gives nothing, the next one waits as long as the
+/// manager asks (`retry_after_ms`, jittered), or, when the worker held tasks
+/// then, until one of them ends (the manager's answer counted them: "you
+/// hold your share of every log"), but never less than [`MIN_CLAIM_WAIT`].
 async fn claim_loop(
     inner: &Arc<Inner>,
     cancel: &CancellationToken,
     runners: &mut tokio::task::JoinSet<()>,
 ) {
     let mut idle_failures = 0u32;
+    let max = inner.config.max_tasks.max(1);
     while !cancel.is_cancelled() {
         while runners.try_join_next().is_some() {}
-        let active = inner.tasks.lock().await.len() as u32;
-        if inner.view.paused.load(Relaxed) || active >= inner.config.max_tasks {
+        let (held, waiting) = {
+            let tasks = inner.tasks.lock().await;
+            let waiting = tasks.values().filter(|r| r.waiting.load(Relaxed)).count();
+            (tasks.len() as u32, waiting as u32)
+        };
+        let room = claim_room(max, held, waiting);
+        if inner.view.paused.load(Relaxed) || room == 0 {
             sleep_or_cancel(Duration::from_millis(200), cancel).await;
             continue;
         }
-        match inner
-            .client
-            .claim(inner.config.max_tasks - active, cancel)
-            .await
-        {
+        match inner.client.claim(room, cancel).await {
             Ok(resp) if !resp.tasks.is_empty() => {
                 idle_failures = 0;
                 inner.view.set_manager_state("connected");
@@ -262,10 +330,38 @@ async fn claim_loop(
                     runners.spawn(async move { run_task(inner, running).await });
                 }
             }
-            Ok(_) => {
-                inner.view.set_manager_state("connected (no work)");
-                idle_failures = (idle_failures + 1).min(5);
-                sleep_or_cancel(Duration::from_secs(u64::from(idle_failures)), cancel).await;
+            Ok(resp) => {
+                let reason = resp
+                    .reason
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or("no work");
+                inner
+                    .view
+                    .set_manager_state(format!("connected ({reason})"));
+                let wait = match resp.retry_after_ms {
+                    Some(ms) => {
+                        idle_failures = 0;
+                        claim_wait(Duration::from_millis(ms))
+                    }
+                    None => {
+                        idle_failures = (idle_failures + 1).min(5);
+                        Duration::from_secs(u64::from(idle_failures))
+                    }
+                };
+                tracing::debug!(
+                    reason,
+                    wait_ms = wait.as_millis() as u64,
+                    "no task; waiting before the next claim"
+                );
+                let asked = tokio::time::Instant::now();
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = inner.task_ended.notified(), if held > 0 => {}
+                    () = cancel.cancelled() => {}
+                }
+                sleep_or_cancel(MIN_CLAIM_WAIT.saturating_sub(asked.elapsed()), cancel).await;
             }
             Err(ClientError::Cancelled) => break,
             Err(e) => {
@@ -278,6 +374,23 @@ async fn claim_loop(
     }
 }
 
+/// How many tasks to claim: up to `max` fetching (tasks waiting for a busy
+/// log do not fetch), and at most `2 * max` held.
+fn claim_room(max: u32, held: u32, waiting: u32) -> u32 {
+    let fetching = held.saturating_sub(waiting);
+    max.saturating_sub(fetching)
+        .min(max.saturating_mul(2).saturating_sub(held))
+}
+
+/// The manager's wait before the next claim: capped, at least
+/// [`MIN_CLAIM_WAIT`], and up to 10% longer so that a fleet told the same
+/// wait does not come back at once.
+fn claim_wait(asked: Duration) -> Duration {
+    use rand::Rng;
+    let d = asked.clamp(MIN_CLAIM_WAIT, MAX_CLAIM_WAIT);
+    d.mul_f64(rand::rng().random_range(1.0..=1.1))
+}
+
 async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) {
     tokio::select! {
         () = tokio::time::sleep(d) => {}
@@ -285,12 +398,33 @@ async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) {
     }
 }
 
+/// The slot of the lease's log, created on its first task; the lease's
+/// budget applies at once.
 async fn log_slot(inner: &Inner, lease: &TaskLease) -> Arc<LogSlot> {
     let key = lease.log_url.clone();
-    let mut logs = inner.logs.lock().await;
-    if let Some(slot) = logs.get(&key) {
-        return slot.clone();
+    if let Ok(mut ids) = inner.log_urls.lock() {
+        ids.insert(lease.log_id, key.clone());
     }
+    let slot = {
+        let mut logs = inner.logs.lock().await;
+        match logs.get(&key) {
+            Some(slot) => slot.clone(),
+            None => {
+                let slot = new_slot(inner, lease);
+                logs.insert(key, slot.clone());
+                slot
+            }
+        }
+    };
+    if let Ok(mut op) = slot.operator.lock() {
+        op.clone_from(&lease.operator);
+    }
+    let cap = apply_budget(inner, &slot, lease.fetchers, lease.budget);
+    show_scaling(inner, &slot, cap, lease.budget, None);
+    slot
+}
+
+fn new_slot(inner: &Inner, lease: &TaskLease) -> Arc<LogSlot> {
     let (kind, url) = match lease.kind {
         ct_core::protocol::LogKind::Rfc6962 => (LogKind::Rfc6962, lease.log_url.clone()),
         ct_core::protocol::LogKind::Static => (
@@ -302,25 +436,164 @@ async fn log_slot(inner: &Inner, lease: &TaskLease) -> Arc<LogSlot> {
         ),
     };
     let cap = allowed(inner, lease.fetchers);
-    let stats = inner.view.log(&key);
+    let stats = inner.view.log(&lease.log_url);
     stats.fetchers_allowed.store(cap, Relaxed);
     stats.set_kind(match kind {
         LogKind::Rfc6962 => "rfc6962",
         LogKind::Static => "static",
     });
-    let slot = Arc::new(LogSlot {
+    Arc::new(LogSlot {
         ctx: LogCtx {
             source: Arc::new(Source::new(kind, &url, inner.http.clone())),
             adapt: Arc::new(std::sync::Mutex::new(Adaptive::new(cap))),
             stats,
             matcher: inner.config.matcher.clone(),
-            batch: 1024,
+            batch: DEFAULT_BATCH,
             max_fetchers: inner.config.max_fetchers.max(1),
         },
         busy: Mutex::new(()),
+        batch: AtomicU64::new(DEFAULT_BATCH),
+        shown: std::sync::Mutex::new((cap, None, String::new())),
+        operator: std::sync::Mutex::new(lease.operator.clone()),
+    })
+}
+
+/// Applies the manager's figures to a log: fetchers (the lease's or the
+/// heartbeat's, under the budget's and our own caps), the request rate of
+/// its pacer, its operator's pacer, and the entries per request of its next
+/// range. Without a budget the log is paced by AIMD alone, as before
+/// budgets existed. Returns the fetcher cap.
+fn apply_budget(inner: &Inner, slot: &LogSlot, fetchers: u32, budget: Option<FetchBudget>) -> u32 {
+    let operator = slot.operator.lock().map(|o| o.clone()).unwrap_or_default();
+    let cap = allowed(
+        inner,
+        budget.map_or(fetchers, |b| fetchers.min(b.fetchers.max(1))),
+    );
+    if let Ok(mut a) = slot.ctx.adapt.lock() {
+        a.set_allowed(cap);
+    }
+    slot.ctx.stats.fetchers_allowed.store(cap, Relaxed);
+    let source = &slot.ctx.source;
+    source
+        .pacer()
+        .set_limit(budget.and_then(|b| valid_rate(b.requests_per_sec)));
+    let operator_rate = budget
+        .and_then(|b| b.operator_requests_per_sec)
+        .and_then(valid_rate)
+        .filter(|_| !operator.is_empty());
+    match operator_rate {
+        Some(rate) => {
+            let pacer = inner.operators.lock().ok().map(|mut ops| {
+                ops.entry(operator.clone())
+                    .or_insert_with(|| Arc::new(Pacer::new(Some(rate))))
+                    .clone()
+            });
+            if let Some(p) = &pacer {
+                p.set_limit(Some(rate));
+            }
+            source.set_operator_pacer(pacer);
+        }
+        None => source.set_operator_pacer(None),
+    }
+    let batch = budget
+        .map(|b| b.entries_per_request)
+        .filter(|n| *n > 0)
+        .map_or(DEFAULT_BATCH, |n| n.min(MAX_BATCH));
+    slot.batch.store(batch, Relaxed);
+    slot.ctx.stats.set_budget(budget);
+    slot.ctx.stats.set_pace(source.pacer().rate());
+    cap
+}
+
+/// Shows a change of a log's fetchers, budget or reason in the view; a
+/// claim (`reason` `None`) has no reason of its own. The first reason the
+/// manager gives for figures already shown is no news.
+fn show_scaling(
+    inner: &Inner,
+    slot: &LogSlot,
+    cap: u32,
+    budget: Option<FetchBudget>,
+    reason: Option<&str>,
+) {
+    let changed = match slot.shown.lock() {
+        Ok(mut shown) => {
+            let (c, b, r) = &mut *shown;
+            let same_figures = *c == cap && *b == budget;
+            let same = match reason {
+                None => same_figures,
+                Some(reason) if r.is_empty() && same_figures => {
+                    *r = reason.to_owned();
+                    true
+                }
+                Some(reason) => same_figures && r == reason,
+            };
+            if !same {
+                *c = cap;
+                *b = budget;
+                if let Some(reason) = reason {
+                    *r = reason.to_owned();
+                }
+            }
+            !same
+        }
+        Err(_) => false,
+    };
+    if !changed {
+        return;
+    }
+    let reason = reason.unwrap_or("claimed");
+    let text = match budget {
+        Some(b) if reason.is_empty() => describe_budget(&b),
+        Some(b) => format!("{reason} · {}", describe_budget(&b)),
+        None => reason.to_owned(),
+    };
+    tracing::info!(log_url = %slot.ctx.stats.name, fetchers = cap, reason = %text, "scaling");
+    inner.view.push_scaling(ScalingEvent {
+        at: SystemTime::now(),
+        log: slot.ctx.stats.name.clone(),
+        fetchers: cap,
+        reason: text,
     });
-    logs.insert(key, slot.clone());
-    slot
+}
+
+/// Shows the manager's cooldowns: an event for each new one, and each log's
+/// current one in its stats (cleared when the manager no longer lists it).
+async fn show_cooldowns(inner: &Inner, cooldowns: &[Cooldown]) {
+    let now = SystemTime::now();
+    let now_ms = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let urls = inner.log_urls.lock().map(|u| u.clone()).unwrap_or_default();
+    let logs = inner.logs.lock().await;
+    let mut fresh = Vec::new();
+    if let Ok(mut shown) = inner.cooldowns.lock() {
+        shown.retain(|id, until| *until > now_ms && cooldowns.iter().any(|c| c.log_id == *id));
+        for c in cooldowns.iter().filter(|c| c.until > now_ms) {
+            if shown.insert(c.log_id, c.until) != Some(c.until) {
+                fresh.push(c);
+            }
+        }
+    }
+    for c in fresh {
+        let label = urls
+            .get(&c.log_id)
+            .cloned()
+            .unwrap_or_else(|| format!("log #{}", c.log_id));
+        let left = Duration::from_millis(c.until - now_ms);
+        tracing::info!(log_url = %label, until_ms = c.until, reason = %c.reason, "manager cooldown");
+        inner
+            .view
+            .push_scaling(ScalingEvent::cooldown(now, label, left, &c.reason));
+    }
+    for (url, slot) in logs.iter() {
+        let current = cooldowns
+            .iter()
+            .find(|c| c.until > now_ms && urls.iter().any(|(id, u)| *id == c.log_id && u == url));
+        slot.ctx.stats.set_cooldown(current.map(|c| CooldownInfo {
+            until: SystemTime::UNIX_EPOCH + Duration::from_millis(c.until),
+            reason: c.reason.clone(),
+        }));
+    }
 }
 
 /// What this worker may use on a log: the manager's figure under our own caps.
@@ -345,7 +618,9 @@ async fn register_task(
         errors: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         rate_limited_at_start: crate::stats::LogStats::get(&slot.ctx.stats.rate_limited),
         cancel: cancel.child_token(),
-        superseded: std::sync::atomic::AtomicBool::new(false),
+        superseded: AtomicBool::new(false),
+        waiting: AtomicBool::new(false),
+        slot,
         lease,
     });
     // The manager hands a task back to us when our lease on it expired (for
@@ -363,7 +638,7 @@ async fn register_task(
     }
     tracing::info!(
         task.id = running.lease.task_id,
-        log.url = %running.lease.log_url,
+        log_url = %running.lease.log_url,
         range.start = running.lease.start,
         range.end = running.lease.end,
         range.next = running.lease.next_index,
@@ -383,15 +658,30 @@ fn reported_next(r: &Running) -> u64 {
 
 async fn run_task(inner: Arc<Inner>, running: Arc<Running>) {
     let lease = running.lease.clone();
-    let slot = log_slot(&inner, &lease).await;
+    let slot = running.slot.clone();
     let outcome = {
-        let _busy = tokio::select! {
-            g = slot.busy.lock() => g,
-            () = running.cancel.cancelled() => {
-                finish_task(&inner, &running).await;
-                return;
+        // Another task of this log fetching: wait for it, claiming on for
+        // other logs meanwhile (see `claim_room`).
+        let _busy = match slot.busy.try_lock() {
+            Ok(g) => g,
+            Err(_) => {
+                running.waiting.store(true, Relaxed);
+                let g = tokio::select! {
+                    g = slot.busy.lock() => Some(g),
+                    () = running.cancel.cancelled() => None,
+                };
+                running.waiting.store(false, Relaxed);
+                match g {
+                    Some(g) => g,
+                    None => {
+                        finish_task(&inner, &running).await;
+                        return;
+                    }
+                }
             }
         };
+        let mut ctx = slot.ctx.clone();
+        ctx.batch = slot.batch.load(Relaxed);
         let (tx, mut rx) = mpsc::channel::<MatchedEntry>(1024);
         let collector = tokio::spawn(async move {
             let mut all = Vec::new();
@@ -403,7 +693,7 @@ async fn run_task(inner: Arc<Inner>, running: Arc<Running>) {
         // The whole range is fetched, also when resuming, so that its subtree
         // hash (and every entry's audit path) can be computed here.
         let outcome = fetch_range(
-            &slot.ctx,
+            &ctx,
             lease.start,
             lease.start,
             lease.end,
@@ -545,6 +835,7 @@ async fn finish_task(inner: &Inner, running: &Arc<Running>) {
     {
         tasks.remove(&running.lease.task_id);
         inner.view.active_tasks.fetch_sub(1, Relaxed);
+        inner.task_ended.notify_waiters();
     }
 }
 
@@ -674,37 +965,51 @@ async fn send_heartbeat(inner: &Inner, cancel: &CancellationToken) {
                     r.supersede();
                 }
             }
-            let logs = inner.logs.lock().await;
-            for f in resp.fetchers {
-                if let Some(slot) = logs.get(&f.log_url) {
-                    let cap = allowed(inner, f.fetchers);
-                    let changed = slot
-                        .ctx
-                        .adapt
-                        .lock()
-                        .map(|mut a| {
-                            let before = a.allowed();
-                            a.set_allowed(cap);
-                            before != cap
-                        })
-                        .unwrap_or(false);
-                    slot.ctx.stats.fetchers_allowed.store(cap, Relaxed);
-                    if changed {
-                        tracing::info!(log.url = %f.log_url, fetchers = cap, reason = %f.reason, "scaling");
-                        inner.view.push_scaling(ScalingEvent {
-                            at: SystemTime::now(),
-                            log: f.log_url.clone(),
-                            fetchers: cap,
-                            reason: f.reason.clone(),
-                        });
-                    }
-                }
+            let slots: Vec<(ct_core::protocol::LogFetchers, Arc<LogSlot>)> = {
+                let logs = inner.logs.lock().await;
+                resp.fetchers
+                    .into_iter()
+                    .filter_map(|f| logs.get(&f.log_url).map(|s| (f, s.clone())))
+                    .collect()
+            };
+            for (f, slot) in slots {
+                let cap = apply_budget(inner, &slot, f.fetchers, f.budget);
+                show_scaling(inner, &slot, cap, f.budget, Some(&f.reason));
             }
+            show_cooldowns(inner, &resp.cooldowns).await;
         }
         Err(ClientError::Cancelled) => {}
         Err(e) => {
             inner.view.set_manager_state(format!("unreachable: {e}"));
             tracing::warn!(error = %e, "heartbeat failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_waiting_for_a_busy_log_leave_room_for_other_logs() {
+        assert_eq!(claim_room(4, 0, 0), 4);
+        assert_eq!(claim_room(4, 4, 0), 0);
+        // Two tasks wait behind their logs' running ones: two more fetch.
+        assert_eq!(claim_room(4, 4, 2), 2);
+        assert_eq!(claim_room(4, 7, 4), 1);
+        // Never more than twice the limit held.
+        assert_eq!(claim_room(4, 8, 6), 0);
+        assert_eq!(claim_room(1, 1, 1), 1);
+        assert_eq!(claim_room(1, 2, 1), 0);
+    }
+
+    #[test]
+    fn the_managers_claim_wait_is_kept_jittered_and_capped() {
+        for _ in 0..100 {
+            let w = claim_wait(Duration::from_millis(1500));
+            assert!(w >= Duration::from_millis(1500) && w <= Duration::from_millis(1650));
+        }
+        assert!(claim_wait(Duration::ZERO) >= MIN_CLAIM_WAIT);
+        assert!(claim_wait(Duration::from_secs(86_400)) <= MAX_CLAIM_WAIT.mul_f64(1.1));
     }
 }

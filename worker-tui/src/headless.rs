@@ -1,13 +1,15 @@
 //! The headless frontend (`--no-tui`): logs to stdout (human or JSON) and to
-//! daily files, and prints a summary line every 10 seconds.
+//! daily files, and prints a summary line every 10 seconds (per log: state,
+//! fetchers, and when the manager gave one the pace and budget, and any
+//! cooldown).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
 use worker_engine::stats::LogStats;
-use worker_engine::view::EngineView;
+use worker_engine::view::{EngineView, describe_budget, fmt_rate, fmt_span};
 
 /// Prints a summary every `every` until `cancel` fires.
 pub async fn summaries(view: Arc<EngineView>, every: Duration, cancel: CancellationToken) {
@@ -27,14 +29,27 @@ pub async fn summaries(view: Arc<EngineView>, every: Duration, cancel: Cancellat
             .logs()
             .iter()
             .map(|l| {
-                format!(
+                let mut s = format!(
                     "{}={} {}/{}",
                     l.name,
                     l.state().as_str(),
                     l.fetchers_active.load(std::sync::atomic::Ordering::Relaxed),
                     l.fetchers_allowed
                         .load(std::sync::atomic::Ordering::Relaxed),
-                )
+                );
+                // The pace (budget times the AIMD share) and the budget.
+                if let Some(b) = l.budget() {
+                    let pace = l.pace().map(fmt_rate).unwrap_or_else(|| "-".into());
+                    s.push_str(&format!(" @{pace}/s [{}]", describe_budget(&b)));
+                }
+                if let Some(c) = l.cooldown() {
+                    let left = c
+                        .until
+                        .duration_since(SystemTime::now())
+                        .unwrap_or_default();
+                    s.push_str(&format!(" cooling down {} ({})", fmt_span(left), c.reason));
+                }
+                s
             })
             .collect();
         tracing::info!(

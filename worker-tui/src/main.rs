@@ -78,6 +78,16 @@ struct RunArgs {
     /// address: multi-homed hosts, or several workers on 127.0.0.x.
     #[arg(long, env = "CT_LOCAL_ADDRESS")]
     local_address: Option<std::net::IpAddr>,
+    /// Send every request to a CT log through this proxy (an http:// or
+    /// https:// URL). Without it, HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and
+    /// NO_PROXY apply to logs; they always apply to the manager.
+    #[arg(long, env = "CT_PROXY", value_name = "URL")]
+    proxy: Option<String>,
+    /// Also trust the CA certificates of this PEM file on connections to CT
+    /// logs (a TLS-inspecting proxy, a private log); the built-in web roots
+    /// are trusted either way.
+    #[arg(long, env = "CT_LOG_CA", value_name = "FILE")]
+    log_ca: Option<PathBuf>,
     /// Directory for daily-rotated log files (none when absent).
     #[arg(long, env = "CT_LOG_DIR")]
     log_dir: Option<PathBuf>,
@@ -213,6 +223,8 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         matcher: args.matching.matcher()?,
         registration_secret: args.registration_secret.filter(|s| !s.is_empty()),
         local_address: args.local_address,
+        proxy: args.proxy.filter(|p| !p.trim().is_empty()),
+        log_ca: args.log_ca.filter(|p| !p.as_os_str().is_empty()),
     };
     async_main(async move {
         let view = worker_engine::view::EngineView::new();
