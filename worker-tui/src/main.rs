@@ -18,6 +18,7 @@ mod collect;
 mod headless;
 mod inspect;
 mod matching;
+mod metrics;
 mod tui;
 
 /// The ctjp worker: collects .jp certificates from Certificate Transparency
@@ -74,6 +75,9 @@ struct RunArgs {
     /// The manager's registration secret (only closed deployments have one).
     #[arg(long, env = "CT_REGISTRATION_SECRET", hide_env_values = true)]
     registration_secret: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long, env = "CT_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Bind every outgoing connection (to logs and the manager) to this local
     /// address: multi-homed hosts, or several workers on 127.0.0.x.
     #[arg(long, env = "CT_LOCAL_ADDRESS")]
@@ -226,10 +230,13 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         proxy: args.proxy.filter(|p| !p.trim().is_empty()),
         log_ca: args.log_ca.filter(|p| !p.as_os_str().is_empty()),
     };
+    let metrics_listen = args.metrics_listen;
     async_main(async move {
         let view = worker_engine::view::EngineView::new();
         let cancel = CancellationToken::new();
         let signals = tokio::spawn(stop_on_signal(cancel.clone(), interactive));
+        let metrics_server = metrics_listen
+            .map(|addr| tokio::spawn(metrics::serve(addr, Arc::clone(&view), cancel.clone())));
         let result = if interactive {
             let opts = tui::Options {
                 max_fetchers: config.max_fetchers,
@@ -258,6 +265,14 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
             result
         };
         signals.abort();
+        if let Some(m) = metrics_server {
+            cancel.cancel();
+            match m.await {
+                Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "metrics server"),
+                Err(e) => tracing::warn!(error = %e, "metrics server task"),
+                Ok(Ok(())) => {}
+            }
+        }
         let (entries, matches) = view.totals();
         tracing::info!(
             entries,

@@ -34,7 +34,7 @@ fn base_db_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -166,9 +166,15 @@ impl Stack {
     }
 
     pub(crate) fn worker(&self, name: &str) -> Child {
+        self.worker_with(name, &[])
+    }
+
+    /// A worker with `extra` flags too.
+    pub(crate) fn worker_with(&self, name: &str, extra: &[&str]) -> Child {
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
         Command::new(env!("CARGO_BIN_EXE_ct-worker"))
             .args(["--no-tui", "--manager", &self.url("")])
+            .args(extra)
             .args(["--local-address", &worker_address(name)])
             .args([
                 "--name",

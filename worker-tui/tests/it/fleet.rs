@@ -116,3 +116,36 @@ async fn the_tip_of_a_live_log_moves_while_another_log_backfills() {
     stack.finish(vec![w]).await;
     extra.shutdown().await.unwrap();
 }
+
+/// `--metrics-listen` serves the worker's own Prometheus metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_serves_its_metrics() {
+    let stack = Stack::new("wmetrics", vec![LogConfig::generated(2_000, 44)]).await;
+    let addr = format!("127.0.0.1:{}", crate::e2e::free_port());
+    let w = stack.worker_with("hana", &["--metrics-listen", &addr]);
+    // 2,000 entries in tasks of 512 and smaller: 7 ranges (their checks wait
+    // for a worker of another address).
+    stack.wait_tasks_done(7, Duration::from_secs(60)).await;
+    let text = stack
+        .http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let entries: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("ctjp_worker_entries_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(entries >= 2_000, "{text}");
+    assert!(text.contains("ctjp_worker_tasks_done_total"), "{text}");
+    assert!(text.contains("ctjp_worker_requests_total{"), "{text}");
+    assert!(
+        text.contains("# TYPE ctjp_worker_fetchers_allowed gauge"),
+        "{text}"
+    );
+    stack.finish(vec![w]).await;
+}
