@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use worker_engine::adapt::Adaptive;
 use worker_engine::range::{LogCtx, Progress, fetch_range};
-use worker_engine::source::{LogKind, Source, http_client};
+use worker_engine::source::{HttpOptions, LogKind, Source, http_client_with};
 use worker_engine::stats::LogStats;
 
 #[derive(Debug, Args)]
@@ -40,6 +40,13 @@ pub struct CollectArgs {
     /// Entries per get-entries request (lowered to the log's cap when it answers short).
     #[arg(long, default_value_t = 1024)]
     batch: u64,
+    /// Send every request to the log through this proxy.
+    #[arg(long, env = "CT_PROXY")]
+    proxy: Option<String>,
+    /// PEM file of extra CA certificates to trust for the log (a private log,
+    /// ctlog-sim --tls).
+    #[arg(long, env = "CT_LOG_CA")]
+    log_ca: Option<PathBuf>,
     #[command(flatten)]
     matching: crate::matching::MatchArgs,
 }
@@ -51,7 +58,14 @@ pub async fn run(args: CollectArgs) -> Result<()> {
     } else {
         LogKind::Rfc6962
     };
-    let client = http_client(concat!("ct-worker/", env!("CARGO_PKG_VERSION")), None)?;
+    let client = http_client_with(
+        concat!("ct-worker/", env!("CARGO_PKG_VERSION")),
+        &HttpOptions {
+            local_address: None,
+            proxy: args.proxy.clone().filter(|p| !p.trim().is_empty()),
+            extra_ca: args.log_ca.clone(),
+        },
+    )?;
     let source = Arc::new(Source::new(kind, &args.log_url, client));
     let end = match args.end {
         Some(e) => e,
