@@ -65,6 +65,23 @@ impl Delta {
     }
 }
 
+/// SQL that sets `col` to `col + add`, saturating at the BIGINT UNSIGNED
+/// maximum instead of failing with error 1690.
+pub(crate) fn sat_add(col: &str, add: &str) -> String {
+    format!("{col} = LEAST(18446744073709551615, CAST({col} AS DECIMAL(21)) + {add})")
+}
+
+/// Adds `add` (entries, matches, errors, rate-limit answers) to a task's
+/// totals, saturating.
+pub(crate) fn fold_totals(add: [&str; 4]) -> String {
+    ["entries", "matches", "errors", "rate_limited"]
+        .iter()
+        .zip(add)
+        .map(|(col, a)| sat_add(col, a))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The most rate-limit answers a lease of `span` entries may report: a
 /// bound so that no counter a worker sends can overflow a column.
 pub fn rate_limit_cap(span: u64) -> u64 {
@@ -138,12 +155,14 @@ async fn record_stats(
             continue;
         }
         total.add(d);
-        sqlx::query(
+        sqlx::query(&format!(
             "INSERT INTO stats_minute (minute, worker_id, log_id, entries, matches, errors, rate_limit_hits) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE entries = LEAST(18446744073709551615, CAST(entries AS DECIMAL(21)) + VALUES(entries)), \
-             matches = LEAST(18446744073709551615, CAST(matches AS DECIMAL(21)) + VALUES(matches)), errors = LEAST(18446744073709551615, CAST(errors AS DECIMAL(21)) + VALUES(errors)), \
-             rate_limit_hits = LEAST(18446744073709551615, CAST(rate_limit_hits AS DECIMAL(21)) + VALUES(rate_limit_hits))",
-        )
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE {}, {}, {}, {}",
+            sat_add("entries", "VALUES(entries)"),
+            sat_add("matches", "VALUES(matches)"),
+            sat_add("errors", "VALUES(errors)"),
+            sat_add("rate_limit_hits", "VALUES(rate_limit_hits)"),
+        ))
         .bind(minute)
         .bind(worker_id)
         .bind(log_id)
@@ -155,15 +174,16 @@ async fn record_stats(
         .await?;
     }
     if total.entries > 0 || total.matches > 0 {
-        sqlx::query(
-            "UPDATE workers SET entries = LEAST(18446744073709551615, CAST(entries AS DECIMAL(21)) + ?), \
-             matches = LEAST(18446744073709551615, CAST(matches AS DECIMAL(21)) + ?) WHERE id = ?",
-        )
-            .bind(total.entries)
-            .bind(total.matches)
-            .bind(worker_id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(&format!(
+            "UPDATE workers SET {}, {} WHERE id = ?",
+            sat_add("entries", "?"),
+            sat_add("matches", "?"),
+        ))
+        .bind(total.entries)
+        .bind(total.matches)
+        .bind(worker_id)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

@@ -199,7 +199,7 @@ pub async fn upload(
     .await
     .map_err(|e| Error::Internal(format!("examine task: {e}")))?;
     let out = ct_db::error::retrying(|| async {
-        let mut lease = state.store.begin_upload(worker_id, task_id).await?;
+        let mut lease = state.store.begin_upload(worker_id, &task).await?;
         let out = store(&mut lease, Some(worker_id), &verdicts)
             .await
             .map_err(into_db)?;

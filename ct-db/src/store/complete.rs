@@ -13,7 +13,7 @@ use crate::rows::TaskRow;
 use crate::states::TaskState;
 
 use super::lease::{check_counts, release};
-use super::{Delta, TaskStore, lock_one, record_stats};
+use super::{Delta, TaskStore, fold_totals, lock_one, record_stats};
 
 /// A subtree hash proven against the verified head of `tree_size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,16 +112,16 @@ impl TaskStore {
             ));
         }
         let now = now_ms();
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE tasks SET state = 'done', next_index = end_index, \
-             entries = LEAST(18446744073709551615, CAST(entries AS DECIMAL(21)) + ?), matches = LEAST(18446744073709551615, CAST(matches AS DECIMAL(21)) + ?), \
-             errors = LEAST(18446744073709551615, CAST(errors AS DECIMAL(21)) + ?), rate_limited = LEAST(18446744073709551615, CAST(rate_limited AS DECIMAL(21)) + ?), \
+             {}, \
              lease_entries = 0, lease_matches = 0, lease_errors = 0, lease_rate_limited = 0, \
              lease_expires_at = NULL, subtree_hash = ?, completed_at = ?, completed_by = ?, \
              proof_hash = ?, proof_state = 'verified', proof_tree_size = ?, proof_error = NULL, \
              proof_checked_at = ?, unproven_uploads = 0, fault_hash = NULL, fault_worker = NULL, \
              fault_address = NULL, last_error = NULL WHERE id = ?",
-        )
+            fold_totals(["?", "?", "?", "?"]),
+        ))
         .bind(span)
         .bind(req.matches)
         .bind(req.errors)

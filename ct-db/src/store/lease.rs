@@ -13,7 +13,7 @@ use crate::limits::{ERROR_TEXT, clip, now_ms};
 use crate::rows::TaskRow;
 use crate::states::TaskState;
 
-use super::{Delta, TaskStore, lock_one, lock_tasks, rate_limit_cap, record_stats};
+use super::{Delta, TaskStore, fold_totals, lock_one, lock_tasks, rate_limit_cap, record_stats};
 
 /// Failures in a row on one log before a worker cools down there.
 pub const COOLDOWN_AFTER: u32 = 3;
@@ -332,16 +332,18 @@ pub(super) async fn release(
     reason: &str,
     exclude: Option<u64>,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE tasks SET state = 'pending', next_index = start_index, \
-         entries = LEAST(18446744073709551615, CAST(entries AS DECIMAL(21)) + lease_entries), \
-         matches = LEAST(18446744073709551615, CAST(matches AS DECIMAL(21)) + lease_matches), \
-         errors = LEAST(18446744073709551615, CAST(errors AS DECIMAL(21)) + lease_errors), \
-         rate_limited = LEAST(18446744073709551615, CAST(rate_limited AS DECIMAL(21)) + lease_rate_limited), \
+    sqlx::query(&format!(
+        "UPDATE tasks SET state = 'pending', next_index = start_index, {}, \
          lease_entries = 0, lease_matches = 0, lease_errors = 0, lease_rate_limited = 0, \
          lease_holder = NULL, lease_expires_at = NULL, lease_from = NULL, \
          exclude_worker = COALESCE(?, exclude_worker), last_error = ? WHERE id = ?",
-    )
+        fold_totals([
+            "lease_entries",
+            "lease_matches",
+            "lease_errors",
+            "lease_rate_limited"
+        ]),
+    ))
     .bind(exclude)
     .bind(clip(reason, ERROR_TEXT))
     .bind(t.id)

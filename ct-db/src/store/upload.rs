@@ -24,20 +24,17 @@ pub struct UploadLease {
 }
 
 impl TaskStore {
-    /// Opens an upload of `worker_id` for `task_id`; refused unless the
-    /// worker holds the current lease.
-    pub async fn begin_upload(&self, worker_id: u64, task_id: u64) -> Result<UploadLease> {
-        let task = self
-            .get(task_id)
-            .await?
-            .ok_or_else(|| Error::no_task(task_id))?;
+    /// Opens an upload of `worker_id` for `task`, as the caller read it;
+    /// refused unless the worker held the lease then. [`Self::commit_upload`]
+    /// checks the lease again, under a lock.
+    pub async fn begin_upload(&self, worker_id: u64, task: &TaskRow) -> Result<UploadLease> {
         if !task.leased_to(worker_id) {
-            return Err(Error::not_leased(task_id));
+            return Err(Error::not_leased(task.id));
         }
         let tx = self.pool.begin().await?;
         Ok(UploadLease {
             tx,
-            task,
+            task: task.clone(),
             worker_id,
         })
     }
