@@ -2,30 +2,50 @@
 //! precertificate's TBSCertificate, parsed with x509-parser, with a lenient
 //! fallback ([`crate::der`]) that recovers the names when x509-parser rejects
 //! the certificate.
+//!
+//! Beyond the names it keeps what ctjp analyses per certificate: the SPKI
+//! hash, the key identifiers, the CRL and AIA URLs, the SAN count, wildcards,
+//! the subject's and issuer's C/ST/L/O/OU and the validation level (from the
+//! policy OIDs, or inferred from the subject O when they say nothing).
+
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use x509_parser::certificate::TbsCertificate;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::{AttributeTypeAndValue, X509Name};
 
 use crate::der::{self, ip_string, lossy_string, serial_hex};
+use crate::hash::Hash32;
 use crate::matcher::normalize_name;
 
-/// The validation level a certificate's policy OIDs imply.
+/// AIA access methods (RFC 5280 section 4.2.2.1).
+const OID_AD_OCSP: &str = "1.3.6.1.5.5.7.48.1";
+const OID_AD_CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
+
+/// The validation level of a certificate: what its policy OIDs say, or what
+/// [`ValidationLevel::classify`] infers when they say nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ValidationLevel {
+    /// Domain validated (2.23.140.1.2.1, or inferred: no subject O).
     Dv,
+    /// Organization validated (2.23.140.1.2.2, or inferred: a subject O).
     Ov,
+    /// Extended validation (2.23.140.1.1).
     Ev,
+    /// Individual validated (2.23.140.1.2.3).
     Iv,
+    /// Not known: only the lenient parse read the certificate.
     #[default]
     Unknown,
 }
 
 impl ValidationLevel {
+    /// The lowercase name stored in the database and printed by `inspect`.
     pub fn as_str(self) -> &'static str {
         match self {
             ValidationLevel::Dv => "dv",
@@ -51,14 +71,52 @@ impl ValidationLevel {
             ValidationLevel::Unknown
         }
     }
+
+    /// The validation level and whether it was inferred. The CA/Browser Forum
+    /// policy OIDs decide when one is present ([`Self::from_policies`]); when
+    /// none is, the level is inferred as the system ctjp replaces did: `Ov`
+    /// when the subject has a non-blank O, otherwise `Dv`, and the flag is
+    /// `true`. Never returns `Unknown`.
+    pub fn classify<S: AsRef<str>>(
+        policies: &[S],
+        subject_o: Option<&str>,
+    ) -> (ValidationLevel, bool) {
+        match ValidationLevel::from_policies(policies) {
+            ValidationLevel::Unknown => {
+                let has_o = subject_o.is_some_and(|o| !o.trim().is_empty());
+                let level = if has_o {
+                    ValidationLevel::Ov
+                } else {
+                    ValidationLevel::Dv
+                };
+                (level, true)
+            }
+            level => (level, false),
+        }
+    }
 }
 
-/// A distinguished name: the whole DN as text, its first CN and O.
+/// A distinguished name: the whole DN as text and the first value of each of
+/// CN, O, C, ST, L and OU (in the DN's order).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DistinguishedName {
     pub dn: String,
+    /// commonName (2.5.4.3).
     pub cn: Option<String>,
+    /// organizationName (2.5.4.10).
     pub o: Option<String>,
+    /// countryName (2.5.4.6).
+    #[serde(default)]
+    pub c: Option<String>,
+    /// stateOrProvinceName (2.5.4.8).
+    #[serde(default)]
+    pub st: Option<String>,
+    /// localityName (2.5.4.7).
+    #[serde(default)]
+    pub l: Option<String>,
+    /// organizationalUnitName (2.5.4.11).
+    #[serde(default)]
+    pub ou: Option<String>,
 }
 
 /// What ctjp keeps about a certificate. Owned: it crosses tasks and channels.
@@ -73,13 +131,47 @@ pub struct CertInfo {
     pub not_after: Option<i64>,
     /// SAN dNSNames: lowercase, trailing dot removed, sorted, unique.
     pub dns_names: Vec<String>,
+    /// SAN iPAddresses as text, in certificate order, unique.
     pub ip_addresses: Vec<String>,
     pub key_algorithm: Option<String>,
     pub key_bits: Option<u32>,
     pub signature_algorithm: Option<String>,
     pub policies: Vec<String>,
+    /// See [`ValidationLevel::classify`]. `Unknown` only when the lenient
+    /// parse filled the fields: it reads neither the policies nor the O.
     pub validation: ValidationLevel,
+    /// Whether `validation` was inferred from the subject O because no
+    /// CA/Browser Forum policy OID was present.
+    #[serde(default)]
+    pub validation_inferred: bool,
     pub is_ca: bool,
+    /// SHA-256 of the DER SubjectPublicKeyInfo; `None` only when the lenient
+    /// parse filled the fields.
+    #[serde(default)]
+    pub spki_sha256: Option<Hash32>,
+    /// The authority key identifier's keyIdentifier, lowercase hex.
+    #[serde(default)]
+    pub authority_key_id: Option<String>,
+    /// The subject key identifier, lowercase hex.
+    #[serde(default)]
+    pub subject_key_id: Option<String>,
+    /// The URIs of the CRL distribution points' full names, in certificate order.
+    #[serde(default)]
+    pub crl_urls: Vec<String>,
+    /// The Authority Information Access OCSP URIs, in certificate order.
+    #[serde(default)]
+    pub ocsp_urls: Vec<String>,
+    /// The Authority Information Access caIssuers URIs, in certificate order.
+    #[serde(default)]
+    pub ca_issuers_urls: Vec<String>,
+    /// The number of SAN entries of type dNSName or iPAddress after
+    /// normalisation and dedup: `dns_names.len() + ip_addresses.len()`. Other
+    /// GeneralName types (email, URI, ...) are not counted, nor is the CN.
+    #[serde(default)]
+    pub san_count: u32,
+    /// Whether any SAN dNSName starts with `*.`.
+    #[serde(default)]
+    pub is_wildcard: bool,
     /// Why x509-parser rejected the certificate, when it did; the fields above
     /// then come from the lenient parse.
     pub parse_error: Option<String>,
@@ -142,6 +234,7 @@ fn from_tbs(tbs: &TbsCertificate<'_>, sig: Option<String>, der: &[u8]) -> CertIn
         ..CertInfo::default()
     };
     let spki = tbs.public_key();
+    info.spki_sha256 = Some(Hash32(Sha256::digest(spki.raw).into()));
     let alg = spki.algorithm.algorithm.to_id_string();
     let (name, bits) = match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => ("RSA".to_owned(), Some(bit_len(rsa.modulus))),
@@ -188,6 +281,32 @@ fn from_tbs(tbs: &TbsCertificate<'_>, sig: Option<String>, der: &[u8]) -> CertIn
                     .map(|p| p.policy_id.to_id_string())
                     .collect();
             }
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                info.authority_key_id = aki.key_identifier.as_ref().map(|k| hex::encode(k.0));
+            }
+            ParsedExtension::SubjectKeyIdentifier(ski) => {
+                info.subject_key_id = Some(hex::encode(ski.0));
+            }
+            ParsedExtension::CRLDistributionPoints(points) => {
+                for point in &points.points {
+                    if let Some(DistributionPointName::FullName(names)) = &point.distribution_point
+                    {
+                        info.crl_urls.extend(uris(names));
+                    }
+                }
+            }
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                for desc in &aia.accessdescs {
+                    let GeneralName::URI(uri) = desc.access_location else {
+                        continue;
+                    };
+                    match desc.access_method.to_id_string().as_str() {
+                        OID_AD_OCSP => info.ocsp_urls.push(uri.to_owned()),
+                        OID_AD_CA_ISSUERS => info.ca_issuers_urls.push(uri.to_owned()),
+                        _ => {}
+                    }
+                }
+            }
             ParsedExtension::ParseError { error } if ext.oid.to_id_string() == "2.5.29.17" => {
                 names_ok = false;
                 info.parse_error = Some(format!("x509: subjectAltName: {error}"));
@@ -203,16 +322,37 @@ fn from_tbs(tbs: &TbsCertificate<'_>, sig: Option<String>, der: &[u8]) -> CertIn
             .collect();
         info.ip_addresses = lenient.ip_addresses;
     }
-    info.dns_names.sort();
-    info.dns_names.dedup();
-    info.validation = ValidationLevel::from_policies(&info.policies);
+    (info.validation, info.validation_inferred) =
+        ValidationLevel::classify(&info.policies, info.subject.o.as_deref());
+    finish_names(&mut info);
     info
 }
 
+/// Sorts and dedups the dNSNames, dedups the IP addresses, and derives
+/// `san_count` and `is_wildcard` from them.
+fn finish_names(info: &mut CertInfo) {
+    info.dns_names.sort();
+    info.dns_names.dedup();
+    let mut seen = HashSet::new();
+    info.ip_addresses.retain(|ip| seen.insert(ip.clone()));
+    info.san_count =
+        u32::try_from(info.dns_names.len() + info.ip_addresses.len()).unwrap_or(u32::MAX);
+    info.is_wildcard = info.dns_names.iter().any(|n| n.starts_with("*."));
+}
+
+/// The URIs among GeneralNames.
+fn uris<'a>(names: &'a [GeneralName<'_>]) -> impl Iterator<Item = String> + 'a {
+    names.iter().filter_map(|gn| match gn {
+        GeneralName::URI(uri) => Some((*uri).to_owned()),
+        _ => None,
+    })
+}
+
+/// The fields of a lenient parse: the serial, the CNs and the SAN names (so
+/// also `san_count` and `is_wildcard`). Nothing else was read, so the
+/// validation stays `Unknown` (not inferred) and the SPKI hash is `None`.
 fn from_lenient(l: der::LenientCert) -> CertInfo {
-    let mut dns: Vec<String> = l.dns_names.iter().map(|n| normalize_name(n)).collect();
-    dns.sort();
-    dns.dedup();
+    let dns: Vec<String> = l.dns_names.iter().map(|n| normalize_name(n)).collect();
     let name = |cns: &[String]| DistinguishedName {
         dn: cns
             .iter()
@@ -220,16 +360,18 @@ fn from_lenient(l: der::LenientCert) -> CertInfo {
             .collect::<Vec<_>>()
             .join(", "),
         cn: cns.first().cloned(),
-        o: None,
+        ..DistinguishedName::default()
     };
-    CertInfo {
+    let mut info = CertInfo {
         serial: serial_hex(&l.serial),
         subject: name(&l.subject_cn),
         issuer: name(&l.issuer_cn),
         dns_names: dns,
         ip_addresses: l.ip_addresses,
         ..CertInfo::default()
-    }
+    };
+    finish_names(&mut info);
+    info
 }
 
 fn bit_len(be: &[u8]) -> u32 {
@@ -278,6 +420,10 @@ fn dn(name: &X509Name<'_>) -> DistinguishedName {
         dn: parts.join(", "),
         cn: name.iter_common_name().next().map(attr_text),
         o: name.iter_organization().next().map(attr_text),
+        c: name.iter_country().next().map(attr_text),
+        st: name.iter_state_or_province().next().map(attr_text),
+        l: name.iter_locality().next().map(attr_text),
+        ou: name.iter_organizational_unit().next().map(attr_text),
     }
 }
 

@@ -1,7 +1,8 @@
 //! `ct-core`: everything ctjp knows about Certificate Transparency data, with
 //! no IO. Wire formats (RFC 6962 and static-ct-api), Merkle hashing and
-//! proofs, tree head signatures, certificate extraction, the `.jp` matcher and
-//! the JSON types of the worker-manager protocol.
+//! proofs, tree head signatures, certificate extraction, the `.jp` matcher,
+//! log timestamps in Japan Standard Time and the JSON types of the
+//! worker-manager protocol.
 
 pub mod b64;
 pub mod cert;
@@ -11,6 +12,7 @@ pub mod der;
 pub mod entry;
 pub mod error;
 pub mod hash;
+pub mod jst;
 pub mod leaf;
 pub mod loglist;
 pub mod matcher;

@@ -300,21 +300,19 @@ pub fn categorize(name: &str) -> Category {
     }
 }
 
-/// The registered domain of a normalized `.jp` name: the label below the
-/// category suffix plus that suffix (`www.example.co.jp` -> `example.co.jp`).
+/// The registered domain of a normalized name by the Public Suffix List (the
+/// copy the `psl` crate embeds, ICANN and private sections alike): the public
+/// suffix plus one label (`www.example.co.jp` -> `example.co.jp`,
+/// `www.city.shibuya.tokyo.jp` -> `city.shibuya.tokyo.jp`). Leading `*.`
+/// labels are dropped first. A name that is itself a public suffix, or that
+/// the list cannot split, is its own registered domain.
 pub fn registered_domain(name: &str) -> String {
     let name = name.trim_start_matches("*.");
-    let labels: Vec<&str> = name.split('.').collect();
-    let keep = match categorize(name) {
-        Category::SecondLevel | Category::Other => 2,
-        Category::Geographic => {
-            // city.tokyo.jp style names keep three labels, tokyo.jp itself two.
-            if labels.len() >= 3 { 3 } else { 2 }
-        }
-        _ => 3,
-    };
-    let start = labels.len().saturating_sub(keep);
-    labels[start..].join(".")
+    match psl::domain_str(name) {
+        // An empty label (`a..jp`) would leave a leading dot.
+        Some(domain) if !domain.starts_with('.') => domain.to_owned(),
+        _ => name.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -355,6 +353,42 @@ mod tests {
         assert_eq!(categorize("example.com"), Category::Other);
         assert_eq!(registered_domain("www.example.co.jp"), "example.co.jp");
         assert_eq!(registered_domain("*.a.example.jp"), "example.jp");
+    }
+
+    #[test]
+    fn registered_domains_by_the_public_suffix_list() {
+        for (name, want) in [
+            ("www.example.co.jp", "example.co.jp"),
+            ("example.co.jp", "example.co.jp"),
+            ("*.foo.example.jp", "example.jp"),
+            ("*.*.example.jp", "example.jp"),
+            // shibuya.tokyo.jp is a public suffix.
+            ("www.city.shibuya.tokyo.jp", "city.shibuya.tokyo.jp"),
+            ("a.b.example.tokyo.jp", "example.tokyo.jp"),
+            // *.kawasaki.jp with the exception !city.kawasaki.jp.
+            ("city.kawasaki.jp", "city.kawasaki.jp"),
+            ("www.city.kawasaki.jp", "city.kawasaki.jp"),
+            ("www.shop.kawasaki.jp", "www.shop.kawasaki.jp"),
+            // Names that are public suffixes are their own registered domain.
+            ("jp", "jp"),
+            ("co.jp", "co.jp"),
+            ("tokyo.jp", "tokyo.jp"),
+            ("shibuya.tokyo.jp", "shibuya.tokyo.jp"),
+            ("*.co.jp", "co.jp"),
+            // The private section counts too (a hosting provider's suffix).
+            ("www.user.sakura.ne.jp", "user.sakura.ne.jp"),
+            ("www.example.com", "example.com"),
+            // Odd bytes pass through; sitegen escapes them.
+            (
+                "<script>alert(1)</script>.jp",
+                "<script>alert(1)</script>.jp",
+            ),
+            ("evil\"quote'.ac.jp", "evil\"quote'.ac.jp"),
+            ("x.日本語.jp", "日本語.jp"),
+            ("a..jp", "a..jp"),
+        ] {
+            assert_eq!(registered_domain(name), want, "{name}");
+        }
     }
 
     #[test]
