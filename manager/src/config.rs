@@ -43,6 +43,8 @@ pub struct Config {
     pub audit_share: f64,
     /// How often due audits run; `None` disables the loop (admin `verify` still runs them).
     pub audit_interval: Option<Duration>,
+    /// How often the analysis job runs; `None` disables it (`ct-manager analyse` still runs it).
+    pub analyse_interval: Option<Duration>,
     /// Registration needs this secret when set (closed deployments).
     pub registration_secret: Option<String>,
     /// Registrations per client address per hour (0: unlimited).
@@ -79,6 +81,7 @@ impl Default for Config {
             check_min_tasks: 1,
             audit_share: 0.001,
             audit_interval: Some(Duration::from_secs(10)),
+            analyse_interval: None,
             registration_secret: None,
             registrations_per_hour: 30,
             client_address_header: None,
@@ -111,6 +114,7 @@ impl fmt::Debug for Config {
             .field("check_min_tasks", &self.check_min_tasks)
             .field("audit_share", &self.audit_share)
             .field("audit_interval", &self.audit_interval)
+            .field("analyse_interval", &self.analyse_interval)
             .field(
                 "registration_secret",
                 &self.registration_secret.as_ref().map(|_| "<redacted>"),

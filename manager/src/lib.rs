@@ -3,6 +3,7 @@
 //! with the background loops (tree-head poller and planner, lease reaper)
 //! until a shutdown future resolves.
 
+pub mod analyse;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -97,6 +98,15 @@ pub async fn serve(
     if let Some(every) = state.config.audit_interval {
         loops.push(tokio::spawn(audit::audit_loop(
             state.clone(),
+            every,
+            stop_rx.clone(),
+        )));
+    }
+    if let Some(every) = state.config.analyse_interval {
+        let analyser = analyse::Analyser::new(state.config.matcher.clone());
+        loops.push(tokio::spawn(analyse::analyse_loop(
+            state.pool.clone(),
+            analyser,
             every,
             stop_rx.clone(),
         )));

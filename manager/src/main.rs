@@ -41,11 +41,32 @@ enum Command {
         #[command(subcommand)]
         command: LogsCommand,
     },
-    /// Print every stored matching entry as JSON lines.
+    /// Print every stored matching entry with its analysis columns.
     Export {
         /// Only entries stored at or after this Unix time (seconds).
         #[arg(long, env = "CT_EXPORT_SINCE", default_value_t = 0)]
         since: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = export::Format::Jsonl)]
+        format: export::Format,
+    },
+    /// Analyse the certificates stored since the last run (issuances,
+    /// renewals, analysis fields, rollups) and exit.
+    Analyse {
+        /// Throw away every derived row, recompute registered domains with
+        /// the Public Suffix List, and analyse everything stored again.
+        #[arg(long)]
+        backfill: bool,
+        /// Sightings per transaction.
+        #[arg(long, default_value_t = manager::analyse::DEFAULT_BATCH, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+        batch: u32,
+        /// Only sightings stored at least this many seconds ago (an ingest
+        /// still committing is not skipped).
+        #[arg(long, default_value_t = 30)]
+        settle_secs: u64,
+        /// Name suffixes that match (comma separated).
+        #[arg(long, env = "CT_SUFFIXES", default_value = "jp", value_delimiter = ',')]
+        suffix: Vec<String>,
     },
 }
 
@@ -111,7 +132,7 @@ struct ServeArgs {
     /// Workers register only with this secret (closed deployments).
     #[arg(long, env = "CT_REGISTRATION_SECRET", hide_env_values = true)]
     registration_secret: Option<String>,
-    /// Registrations per client address per hour (0: unlimited).
+    /// New names per client address, and new machines per name, per hour (0: unlimited).
     #[arg(long, env = "CT_REGISTRATIONS_PER_HOUR", default_value_t = 30)]
     registrations_per_hour: u32,
     /// Take the client's address from this header (set it only behind a
@@ -133,6 +154,9 @@ struct ServeArgs {
     /// Database pool size.
     #[arg(long, env = "CT_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
+    /// Seconds between runs of the analysis job (0 disables it).
+    #[arg(long, env = "CT_ANALYSE_SECS", default_value_t = 60)]
+    analyse_secs: u64,
 }
 
 fn secs(n: u64) -> Option<Duration> {
@@ -212,6 +236,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 default_entries_per_request: args.default_entries_per_request,
                 idle_claim: Duration::from_secs(args.idle_claim_secs.clamp(1, 3600)),
+                analyse_interval: secs(args.analyse_secs),
                 ..Config::default()
             };
             create_database(&url).await?;
@@ -230,6 +255,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
             .context("serving")?;
+        }
+        Command::Analyse {
+            backfill,
+            batch,
+            settle_secs,
+            suffix,
+        } => {
+            let matcher = ct_core::matcher::Matcher::new(&suffix).context("--suffix")?;
+            let pool = db::connect(&url, 4)
+                .await
+                .context("connecting to the database")?;
+            db::migrate(&pool).await.context("migrating the database")?;
+            let mut analyser = manager::analyse::Analyser::new(matcher);
+            analyser.batch = batch;
+            analyser.settle = Duration::from_secs(settle_secs);
+            let started = std::time::Instant::now();
+            let report = if backfill {
+                analyser.backfill(&pool).await
+            } else {
+                analyser.run(&pool).await
+            }
+            .context("analysing")?;
+            println!(
+                "analysed {} sightings, {} new certificates, {} issuances touched, {} name sets, {} renewals, {} registered domains corrected in {:.2} s",
+                report.sightings,
+                report.certificates,
+                report.issuances_touched,
+                report.name_sets,
+                report.renewals,
+                report.names_updated,
+                started.elapsed().as_secs_f64()
+            );
         }
         Command::Migrate => {
             create_database(&url).await?;
@@ -320,12 +377,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("writing to stdout")?;
             }
         }
-        Command::Export { since } => {
+        Command::Export { since, format } => {
             let pool = db::connect(&url, 2)
                 .await
                 .context("connecting to the database")?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            export::export(&pool, since.saturating_mul(1000), &mut out)
+            export::export_as(&pool, since.saturating_mul(1000), format, &mut out)
                 .await
                 .context("exporting")?;
             out.flush().context("writing to stdout")?;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod adversary;
+mod analysis;
 mod fleet;
 mod flow;
 mod harness;

@@ -1,0 +1,734 @@
+//! The analysis job (`ct-manager analyse` and a loop of `serve`): reads the
+//! sightings stored since it last ran, computes every analysis field of each
+//! new certificate from its stored raw entry with `ct-core`, links a
+//! precertificate and its certificate into one issuance, rebuilds the
+//! renewal chains of the name sets it touched, and keeps the site's rollups.
+//! Incremental: a run with nothing new reads one index entry. Everything it
+//! writes is derived, so `--backfill` throws it away and starts over.
+
+pub mod chain;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use ct_core::cert::{CertInfo, extract};
+use ct_core::jst::LogTime;
+use ct_core::leaf::{EntryType, decode_leaf};
+use ct_core::matcher::{Matcher, registered_domain};
+use sha2::{Digest, Sha256};
+use sqlx::{MySqlConnection, MySqlPool, QueryBuilder};
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use chain::Link;
+
+/// Sightings read per transaction.
+pub const DEFAULT_BATCH: u32 = 5_000;
+/// Clipped lengths of the analysis columns.
+const SHORT: usize = 255;
+const KEY_ID: usize = 128;
+
+/// How one run went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub sightings: u64,
+    pub certificates: u64,
+    pub issuances_touched: u64,
+    pub name_sets: u64,
+    pub renewals: u64,
+    pub names_updated: u64,
+    pub batches: u64,
+}
+
+impl Report {
+    fn add(&mut self, o: &Report) {
+        self.sightings += o.sightings;
+        self.certificates += o.certificates;
+        self.issuances_touched += o.issuances_touched;
+        self.name_sets += o.name_sets;
+        self.renewals += o.renewals;
+        self.names_updated += o.names_updated;
+        self.batches += o.batches;
+    }
+}
+
+/// The analysis settings.
+#[derive(Debug, Clone)]
+pub struct Analyser {
+    pub matcher: Matcher,
+    /// Sightings per transaction.
+    pub batch: u32,
+    /// Only sightings stored at least this long ago: an ingest transaction
+    /// that took an id earlier but committed later is not skipped.
+    pub settle: Duration,
+}
+
+/// What one certificate's analysis yields.
+struct Facts {
+    certificate_id: u64,
+    entry_type: EntryType,
+    info: CertInfo,
+    /// The .jp names, sorted and unique.
+    names: Vec<String>,
+    first_logged_ms: u64,
+}
+
+/// Computes the facts of stored raw entries (CPU work, on every core).
+fn facts_of(matcher: &Matcher, rows: Vec<(u64, Vec<u8>, u64)>) -> Vec<Facts> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = rows.len().div_ceil(threads).max(1);
+    let one = |(certificate_id, leaf, first_logged_ms): (u64, Vec<u8>, u64)| {
+        let (entry_type, info) = match decode_leaf(&leaf) {
+            Ok(entry) => {
+                let tbs_only = entry.entry_type == EntryType::Precert;
+                let info = extract(entry.signed, tbs_only).unwrap_or_else(|e| CertInfo {
+                    parse_error: Some(e),
+                    ..CertInfo::default()
+                });
+                (entry.entry_type, info)
+            }
+            Err(e) => (
+                EntryType::X509,
+                CertInfo {
+                    parse_error: Some(e.to_string()),
+                    ..CertInfo::default()
+                },
+            ),
+        };
+        let mut names: Vec<String> = info
+            .candidate_names()
+            .into_iter()
+            .filter(|n| matcher.matches_normalized(n))
+            .collect();
+        names.sort();
+        names.dedup();
+        Facts {
+            certificate_id,
+            entry_type,
+            info,
+            names,
+            first_logged_ms,
+        }
+    };
+    let mut rows = rows;
+    let mut parts = Vec::new();
+    while rows.len() > chunk {
+        let rest = rows.split_off(chunk);
+        parts.push(std::mem::replace(&mut rows, rest));
+    }
+    parts.push(rows);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| s.spawn(move || part.into_iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn names_key(names: &[String]) -> [u8; 32] {
+    Sha256::digest(names.join("\n").as_bytes()).into()
+}
+
+fn short(s: &Option<String>, max: usize) -> Option<String> {
+    s.as_deref().map(|s| crate::db::clip(s, max).to_owned())
+}
+
+fn flag(b: bool) -> i8 {
+    i8::from(b)
+}
+
+impl Analyser {
+    pub fn new(matcher: Matcher) -> Self {
+        Analyser {
+            matcher,
+            batch: DEFAULT_BATCH,
+            settle: Duration::from_secs(30),
+        }
+    }
+
+    /// Analyses everything stored since the last run, batch by batch, until
+    /// caught up.
+    pub async fn run(&self, pool: &MySqlPool) -> Result<Report> {
+        let mut total = Report::default();
+        loop {
+            let r = self.batch(pool).await?;
+            if r.sightings == 0 {
+                return Ok(total);
+            }
+            total.add(&r);
+        }
+    }
+
+    /// Throws away every derived row, recomputes the registered domain of
+    /// every stored name with the Public Suffix List, and analyses
+    /// everything again.
+    pub async fn backfill(&self, pool: &MySqlPool) -> Result<Report> {
+        let mut conn = pool.acquire().await?;
+        sqlx::query("SELECT last_sighting_id FROM analysis_state WHERE id = 1 FOR UPDATE")
+            .execute(&mut *conn)
+            .await?;
+        for table in [
+            "renewals",
+            "name_sets",
+            "rollup_issuances",
+            "rollup_jst",
+            "cert_analysis",
+            "issuances",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("UPDATE analysis_state SET last_sighting_id = 0, updated_at = ? WHERE id = 1")
+            .bind(crate::db::now_ms())
+            .execute(&mut *conn)
+            .await?;
+        drop(conn);
+        let names_updated = self.redo_registered_domains(pool).await?;
+        let mut report = self.run(pool).await?;
+        report.names_updated = names_updated;
+        Ok(report)
+    }
+
+    /// Recomputes `names.registered_domain`; returns the rows changed.
+    async fn redo_registered_domains(&self, pool: &MySqlPool) -> Result<u64> {
+        let mut after: (u64, String) = (0, String::new());
+        let mut changed = 0;
+        loop {
+            let rows: Vec<(u64, String, String)> = sqlx::query_as(
+                "SELECT certificate_id, name, registered_domain FROM names \
+                 WHERE (certificate_id, name) > (?, ?) ORDER BY certificate_id, name LIMIT 5000",
+            )
+            .bind(after.0)
+            .bind(&after.1)
+            .fetch_all(pool)
+            .await?;
+            let Some(last) = rows.last() else {
+                return Ok(changed);
+            };
+            after = (last.0, last.1.clone());
+            let mut tx = pool.begin().await?;
+            for (id, name, old) in &rows {
+                let new = registered_domain(name);
+                let new = crate::db::clip(&new, ct_db::limits::NAME);
+                if new != old {
+                    sqlx::query(
+                        "UPDATE names SET registered_domain = ? WHERE certificate_id = ? AND name = ?",
+                    )
+                    .bind(new)
+                    .bind(id)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                    changed += 1;
+                }
+            }
+            tx.commit().await?;
+        }
+    }
+
+    /// One transaction: the next `batch` settled sightings.
+    pub async fn batch(&self, pool: &MySqlPool) -> Result<Report> {
+        let mut tx = pool.begin().await?;
+        let (last,): (u64,) =
+            sqlx::query_as("SELECT last_sighting_id FROM analysis_state WHERE id = 1 FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        let settled_before = crate::db::now_ms()
+            .saturating_sub(i64::try_from(self.settle.as_millis()).unwrap_or(i64::MAX));
+        let sightings: Vec<(u64, u64, u64)> = sqlx::query_as(
+            "SELECT id, certificate_id, timestamp_ms FROM sightings \
+             WHERE id > ? AND created_at <= ? ORDER BY id LIMIT ?",
+        )
+        .bind(last)
+        .bind(settled_before)
+        .bind(self.batch.max(1))
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(&(newest, _, _)) = sightings.last() else {
+            return Ok(Report::default());
+        };
+        let mut report = Report {
+            sightings: sightings.len() as u64,
+            batches: 1,
+            ..Report::default()
+        };
+        // The earliest CT timestamp per certificate in this batch.
+        let mut earliest: BTreeMap<u64, u64> = BTreeMap::new();
+        for (_, cert, ts) in &sightings {
+            earliest
+                .entry(*cert)
+                .and_modify(|t| *t = (*t).min(*ts))
+                .or_insert(*ts);
+        }
+        let ids: Vec<u64> = earliest.keys().copied().collect();
+        let known: HashMap<u64, (Option<u64>, u64)> = select_in(
+            &mut tx,
+            "SELECT certificate_id, first_logged_at_ms, issuance_id FROM cert_analysis WHERE certificate_id IN ",
+            &ids,
+        )
+        .await?
+        .into_iter()
+        .map(|(c, t, i): (u64, Option<u64>, u64)| (c, (t, i)))
+        .collect();
+        let new: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !known.contains_key(id))
+            .collect();
+        let raw: Vec<(u64, Vec<u8>)> = select_in(
+            &mut tx,
+            "SELECT id, leaf_input FROM certificates WHERE id IN ",
+            &new,
+        )
+        .await?;
+        let rows: Vec<(u64, Vec<u8>, u64)> = raw
+            .into_iter()
+            .map(|(id, leaf)| (id, leaf, earliest.get(&id).copied().unwrap_or(0)))
+            .collect();
+        let matcher = self.matcher.clone();
+        let facts = tokio::task::spawn_blocking(move || facts_of(&matcher, rows))
+            .await
+            .map_err(|e| Error::Internal(format!("analysis task: {e}")))?;
+        report.certificates = facts.len() as u64;
+
+        let mut touched: HashSet<u64> = HashSet::new();
+        let issuance_of = upsert_issuances(&mut tx, &facts).await?;
+        touched.extend(issuance_of.values().copied());
+        insert_analysis(&mut tx, &facts, &issuance_of).await?;
+
+        // Certificates seen again, earlier than before, in another log.
+        for (cert, ts) in &earliest {
+            if let Some(&(Some(old), issuance)) = known.get(cert)
+                && *ts < old
+            {
+                move_first_logged(&mut tx, *cert, old, *ts).await?;
+                touched.insert(issuance);
+            }
+        }
+        let touched: Vec<u64> = touched.into_iter().collect();
+        report.issuances_touched = touched.len() as u64;
+        recount_issuances(&mut tx, &touched).await?;
+        let keys: Vec<[u8; 32]> = facts
+            .iter()
+            .filter(|f| !f.names.is_empty())
+            .map(|f| names_key(&f.names))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let (sets, renewals) = rebuild_chains(&mut tx, &keys).await?;
+        report.name_sets = sets;
+        report.renewals = renewals;
+        sqlx::query("UPDATE analysis_state SET last_sighting_id = ?, updated_at = ? WHERE id = 1")
+            .bind(newest)
+            .bind(crate::db::now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
+/// Rows of `sql` + `(ids…)`, in chunks the server takes.
+async fn select_in<T>(conn: &mut MySqlConnection, sql: &str, ids: &[u64]) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::mysql::MySqlRow> + Send + Unpin,
+{
+    let mut out = Vec::new();
+    for chunk in ids.chunks(5_000) {
+        let mut q = QueryBuilder::new(sql);
+        q.push("(");
+        let mut sep = q.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+        out.extend(q.build_query_as::<T>().fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+/// Inserts or completes the issuances of `facts`; returns each
+/// certificate's issuance id.
+async fn upsert_issuances(
+    conn: &mut MySqlConnection,
+    facts: &[Facts],
+) -> Result<HashMap<u64, u64>> {
+    let mut out = HashMap::new();
+    for chunk in facts.chunks(1_000) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let mut q = QueryBuilder::new(
+            "INSERT INTO issuances (issuer_key, serial, issuer_dn, issuer_o, precert_certificate_id, \
+             cert_certificate_id, names_key, names, not_before, not_after, validity_days, spki_sha256, \
+             first_logged_at_ms) ",
+        );
+        q.push_values(chunk, |mut b, f| {
+            let i = &f.info;
+            let precert = f.entry_type == EntryType::Precert;
+            b.push_bind(Sha256::digest(i.issuer.dn.as_bytes()).to_vec())
+                .push_bind(crate::db::clip(&i.serial, ct_db::limits::SERIAL).to_owned())
+                .push_bind(crate::db::clip(&i.issuer.dn, ct_db::limits::TEXT).to_owned())
+                .push_bind(short(&i.issuer.o, SHORT))
+                .push_bind(precert.then_some(f.certificate_id))
+                .push_bind((!precert).then_some(f.certificate_id))
+                .push_bind(names_key(&f.names).to_vec())
+                .push_bind(serde_json::to_string(&f.names).unwrap_or_else(|_| "[]".into()))
+                .push_bind(i.not_before)
+                .push_bind(i.not_after)
+                .push_bind(chain::validity_days(i.not_before, i.not_after))
+                .push_bind(i.spki_sha256.map(|h| h.0.to_vec()))
+                .push_bind(f.first_logged_ms);
+        });
+        q.push(
+            " ON DUPLICATE KEY UPDATE \
+             precert_certificate_id = COALESCE(precert_certificate_id, VALUES(precert_certificate_id)), \
+             cert_certificate_id = COALESCE(cert_certificate_id, VALUES(cert_certificate_id)), \
+             first_logged_at_ms = LEAST(COALESCE(first_logged_at_ms, VALUES(first_logged_at_ms)), \
+                                        COALESCE(VALUES(first_logged_at_ms), first_logged_at_ms))",
+        );
+        q.build().execute(&mut *conn).await?;
+        // Read the ids back by certificate (a twin may have made the row).
+        let mut q = QueryBuilder::new(
+            "SELECT id, precert_certificate_id, cert_certificate_id \
+             FROM issuances WHERE (issuer_key, serial) IN ",
+        );
+        q.push_tuples(chunk, |mut b, f| {
+            b.push_bind(Sha256::digest(f.info.issuer.dn.as_bytes()).to_vec())
+                .push_bind(crate::db::clip(&f.info.serial, ct_db::limits::SERIAL).to_owned());
+        });
+        let rows: Vec<(u64, Option<u64>, Option<u64>)> =
+            q.build_query_as().fetch_all(&mut *conn).await?;
+        let by_key: HashMap<u64, u64> = rows
+            .iter()
+            .flat_map(|(id, p, c)| [p.map(|p| (p, *id)), c.map(|c| (c, *id))])
+            .flatten()
+            .collect();
+        for f in chunk {
+            let id = match by_key.get(&f.certificate_id) {
+                Some(id) => *id,
+                // A second certificate of an (issuer, serial) already taken
+                // by another of the same type: it joins that issuance.
+                None => {
+                    let (id,): (u64,) = sqlx::query_as(
+                        "SELECT id FROM issuances WHERE issuer_key = ? AND serial = ?",
+                    )
+                    .bind(Sha256::digest(f.info.issuer.dn.as_bytes()).to_vec())
+                    .bind(crate::db::clip(&f.info.serial, ct_db::limits::SERIAL))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    id
+                }
+            };
+            out.insert(f.certificate_id, id);
+        }
+    }
+    Ok(out)
+}
+
+/// Inserts the per-certificate rows and counts them in the JST rollup.
+async fn insert_analysis(
+    conn: &mut MySqlConnection,
+    facts: &[Facts],
+    issuance_of: &HashMap<u64, u64>,
+) -> Result<()> {
+    let now = crate::db::now_ms();
+    let mut heat: BTreeMap<(u8, u8, bool), i64> = BTreeMap::new();
+    for chunk in facts.chunks(1_000) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let mut q = QueryBuilder::new(
+            "INSERT INTO cert_analysis (certificate_id, issuance_id, spki_sha256, authority_key_id, \
+             subject_key_id, san_count, is_wildcard, has_crl, has_ocsp, subject_c, subject_st, subject_l, \
+             subject_ou, issuer_c, issuer_st, issuer_l, issuer_ou, validation, validation_inferred, \
+             validity_days, first_logged_at_ms, jst_night, jst_weekend, jst_holiday, jst_hour, jst_weekday, \
+             analysed_at) ",
+        );
+        q.push_values(chunk, |mut b, f| {
+            let i = &f.info;
+            let t = LogTime::from_ms(f.first_logged_ms);
+            if let Some(t) = &t {
+                *heat.entry((t.weekday, t.hour, t.holiday)).or_default() += 1;
+            }
+            b.push_bind(f.certificate_id)
+                .push_bind(issuance_of.get(&f.certificate_id).copied().unwrap_or(0))
+                .push_bind(i.spki_sha256.map(|h| h.0.to_vec()))
+                .push_bind(short(&i.authority_key_id, KEY_ID))
+                .push_bind(short(&i.subject_key_id, KEY_ID))
+                .push_bind(i.san_count)
+                .push_bind(flag(i.is_wildcard))
+                .push_bind(flag(!i.crl_urls.is_empty()))
+                .push_bind(flag(!i.ocsp_urls.is_empty()))
+                .push_bind(short(&i.subject.c, SHORT))
+                .push_bind(short(&i.subject.st, SHORT))
+                .push_bind(short(&i.subject.l, SHORT))
+                .push_bind(short(&i.subject.ou, SHORT))
+                .push_bind(short(&i.issuer.c, SHORT))
+                .push_bind(short(&i.issuer.st, SHORT))
+                .push_bind(short(&i.issuer.l, SHORT))
+                .push_bind(short(&i.issuer.ou, SHORT))
+                .push_bind(i.validation.as_str())
+                .push_bind(flag(i.validation_inferred))
+                .push_bind(chain::validity_days(i.not_before, i.not_after))
+                .push_bind(f.first_logged_ms)
+                .push_bind(t.as_ref().map(|t| flag(t.night)))
+                .push_bind(t.as_ref().map(|t| flag(t.weekend)))
+                .push_bind(t.as_ref().map(|t| flag(t.holiday)))
+                .push_bind(t.as_ref().map(|t| t.hour))
+                .push_bind(t.as_ref().map(|t| t.weekday))
+                .push_bind(now);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    add_heat(conn, &heat).await
+}
+
+async fn add_heat(conn: &mut MySqlConnection, heat: &BTreeMap<(u8, u8, bool), i64>) -> Result<()> {
+    if heat.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::new("INSERT INTO rollup_jst (weekday, hour, holiday, certificates) ");
+    q.push_values(heat, |mut b, ((weekday, hour, holiday), n)| {
+        b.push_bind(*weekday)
+            .push_bind(*hour)
+            .push_bind(flag(*holiday))
+            .push_bind(*n);
+    });
+    q.push(" ON DUPLICATE KEY UPDATE certificates = certificates + VALUES(certificates)");
+    q.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// A certificate's earliest sighting moved from `old` to `new`: its JST
+/// fields and the heat map follow.
+async fn move_first_logged(
+    conn: &mut MySqlConnection,
+    certificate_id: u64,
+    old: u64,
+    new: u64,
+) -> Result<()> {
+    let mut heat = BTreeMap::new();
+    if let Some(t) = LogTime::from_ms(old) {
+        *heat.entry((t.weekday, t.hour, t.holiday)).or_default() -= 1;
+    }
+    let t = LogTime::from_ms(new);
+    if let Some(t) = &t {
+        *heat.entry((t.weekday, t.hour, t.holiday)).or_default() += 1;
+    }
+    sqlx::query(
+        "UPDATE cert_analysis SET first_logged_at_ms = ?, jst_night = ?, jst_weekend = ?, jst_holiday = ?, \
+         jst_hour = ?, jst_weekday = ? WHERE certificate_id = ?",
+    )
+    .bind(new)
+    .bind(t.as_ref().map(|t| flag(t.night)))
+    .bind(t.as_ref().map(|t| flag(t.weekend)))
+    .bind(t.as_ref().map(|t| flag(t.holiday)))
+    .bind(t.as_ref().map(|t| t.hour))
+    .bind(t.as_ref().map(|t| t.weekday))
+    .bind(certificate_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE issuances i JOIN cert_analysis a ON a.issuance_id = i.id \
+         SET i.first_logged_at_ms = LEAST(COALESCE(i.first_logged_at_ms, ?), ?) WHERE a.certificate_id = ?",
+    )
+    .bind(new)
+    .bind(new)
+    .bind(certificate_id)
+    .execute(&mut *conn)
+    .await?;
+    add_heat(conn, &heat).await
+}
+
+/// The SQL of an issuance's validity bucket (as [`chain::validity_bucket`]).
+const BUCKET_SQL: &str = "CASE WHEN validity_days IS NULL THEN 'unknown' \
+     WHEN validity_days < 90 THEN 'short' WHEN validity_days = 90 THEN '90' \
+     WHEN validity_days <= 398 THEN '91-398' ELSE 'over-398' END";
+/// The SQL of an issuance's JST day (as [`chain::jst_day`]).
+const DAY_SQL: &str = "FLOOR((first_logged_at_ms + 32400000) / 86400000)";
+
+/// Moves the touched issuances' counts in `rollup_issuances` to where they
+/// belong now (their earliest log time may have moved, a twin may have
+/// arrived): take out what was counted, recount, put it back in.
+async fn recount_issuances(conn: &mut MySqlConnection, ids: &[u64]) -> Result<()> {
+    for chunk in ids.chunks(5_000) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let push_ids = |q: &mut QueryBuilder<'_, sqlx::MySql>| {
+            q.push("(");
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            q.push(")");
+        };
+        let mut q = QueryBuilder::new(
+            "INSERT INTO rollup_issuances (day, ca, bucket, issuances) \
+             SELECT rollup_day, rollup_ca, rollup_bucket, -COUNT(*) FROM issuances \
+             WHERE rollup_day IS NOT NULL AND id IN ",
+        );
+        push_ids(&mut q);
+        q.push(
+            " GROUP BY rollup_day, rollup_ca, rollup_bucket \
+             ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances)",
+        );
+        q.build().execute(&mut *conn).await?;
+        let mut q = QueryBuilder::new(format!(
+            "UPDATE issuances SET rollup_day = {DAY_SQL}, rollup_ca = COALESCE(issuer_o, ''), \
+             rollup_bucket = {BUCKET_SQL} WHERE first_logged_at_ms IS NOT NULL AND id IN "
+        ));
+        push_ids(&mut q);
+        q.build().execute(&mut *conn).await?;
+        let mut q = QueryBuilder::new(
+            "INSERT INTO rollup_issuances (day, ca, bucket, issuances) \
+             SELECT rollup_day, rollup_ca, rollup_bucket, COUNT(*) FROM issuances \
+             WHERE rollup_day IS NOT NULL AND id IN ",
+        );
+        push_ids(&mut q);
+        q.push(
+            " GROUP BY rollup_day, rollup_ca, rollup_bucket \
+             ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances)",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    sqlx::query("DELETE FROM rollup_issuances WHERE issuances = 0")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Rebuilds the renewal chain and the `name_sets` row of each name set in
+/// `keys`; returns (name sets, renewals written).
+async fn rebuild_chains(conn: &mut MySqlConnection, keys: &[[u8; 32]]) -> Result<(u64, u64)> {
+    let (mut sets, mut written) = (0u64, 0u64);
+    for chunk in keys.chunks(2_000) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let mut q = QueryBuilder::new(
+            "SELECT names_key, id, not_before, not_after, spki_sha256, issuer_o, names FROM issuances \
+             WHERE names_key IN (",
+        );
+        let mut sep = q.separated(", ");
+        for k in chunk {
+            sep.push_bind(k.to_vec());
+        }
+        q.push(")");
+        type Row = (
+            Vec<u8>,
+            u64,
+            Option<i64>,
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<String>,
+            String,
+        );
+        let rows: Vec<Row> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let mut groups: HashMap<Vec<u8>, (String, Vec<Link>)> = HashMap::new();
+        for (key, id, not_before, not_after, spki_sha256, issuer_o, names) in rows {
+            groups
+                .entry(key)
+                .or_insert_with(|| (names, Vec::new()))
+                .1
+                .push(Link {
+                    id,
+                    not_before,
+                    not_after,
+                    spki_sha256,
+                    issuer_o,
+                });
+        }
+        let mut q = QueryBuilder::new("DELETE FROM renewals WHERE names_key IN (");
+        let mut sep = q.separated(", ");
+        for k in chunk {
+            sep.push_bind(k.to_vec());
+        }
+        q.push(")");
+        q.build().execute(&mut *conn).await?;
+        let mut renewals = Vec::new();
+        let mut latest = Vec::new();
+        for (key, (names, group)) in groups {
+            if let Some(l) = chain::latest(&group) {
+                latest.push((
+                    key.clone(),
+                    names,
+                    group.len() as u64,
+                    group.iter().filter_map(|l| l.not_before).min(),
+                    l.clone(),
+                ));
+            }
+            renewals.extend(chain::renewals(group).into_iter().map(|r| (key.clone(), r)));
+        }
+        sets += latest.len() as u64;
+        written += renewals.len() as u64;
+        for part in renewals.chunks(1_000) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO renewals (issuance_id, previous_issuance_id, names_key, gap_days, same_key, ca_changed) ",
+            );
+            q.push_values(part, |mut b, (key, r)| {
+                b.push_bind(r.issuance_id)
+                    .push_bind(r.previous_issuance_id)
+                    .push_bind(key.clone())
+                    .push_bind(r.gap_days)
+                    .push_bind(flag(r.same_key))
+                    .push_bind(flag(r.ca_changed));
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        for part in latest.chunks(1_000) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO name_sets (names_key, names, issuances, first_not_before, latest_issuance_id, \
+                 latest_not_after, latest_issuer_o) ",
+            );
+            q.push_values(part, |mut b, (key, names, n, first, l)| {
+                b.push_bind(key.clone())
+                    .push_bind(names.clone())
+                    .push_bind(*n)
+                    .push_bind(*first)
+                    .push_bind(l.id)
+                    .push_bind(l.not_after)
+                    .push_bind(l.issuer_o.clone());
+            });
+            q.push(
+                " ON DUPLICATE KEY UPDATE issuances = VALUES(issuances), \
+                 first_not_before = VALUES(first_not_before), latest_issuance_id = VALUES(latest_issuance_id), \
+                 latest_not_after = VALUES(latest_not_after), latest_issuer_o = VALUES(latest_issuer_o)",
+            );
+            q.build().execute(&mut *conn).await?;
+        }
+    }
+    Ok((sets, written))
+}
+
+/// The loop of `serve`: analyses what is new every `every`.
+pub async fn analyse_loop(
+    pool: MySqlPool,
+    analyser: Analyser,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let started = Instant::now();
+        match analyser.run(&pool).await {
+            Ok(r) if r.sightings > 0 => tracing::info!(
+                sightings = r.sightings,
+                certificates = r.certificates,
+                renewals = r.renewals,
+                ms = started.elapsed().as_millis() as u64,
+                "analysed"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "analysis failed; retrying next round"),
+        }
+        if crate::sleep_or_stop(every, &mut stop).await {
+            return;
+        }
+    }
+}
