@@ -56,6 +56,60 @@ pub struct RegisterRequest {
     /// deployments); ignored otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_secret: Option<String>,
+    /// The volunteer's own secret for `name` (16 to 256 bytes; `name` is
+    /// then required). The first registration of a name with a secret
+    /// claims the name; each later one with the same secret is another
+    /// machine of that volunteer, with its own token, under the same public
+    /// name. The manager stores only its hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, min_length = 16, max_length = 256)
+    )]
+    pub secret: Option<Secret>,
+    /// The token of the registration this one replaces (the worker's
+    /// previous one, from its state directory; at most 128 bytes): its
+    /// leases return to the pool at once and its token stops working. A
+    /// token the manager does not know (or no longer accepts) is ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, max_length = 128)
+    )]
+    pub replaces: Option<Secret>,
+}
+
+/// Bytes of a volunteer's [`RegisterRequest::secret`], at least and at most.
+pub const SECRET_BYTES: std::ops::RangeInclusive<usize> = 16..=256;
+/// Bytes of a [`RegisterRequest::replaces`] token at most (a token is 64).
+pub const TOKEN_MAX_BYTES: usize = 128;
+
+/// A credential (a volunteer's secret, a token) in a request: serialized as
+/// the plain string, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The credential itself: to hash or to send, never to log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is long enough and not too long for a volunteer's secret.
+    pub fn is_valid_secret(&self) -> bool {
+        SECRET_BYTES.contains(&self.0.len())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 /// Answer to [`RegisterRequest`]. The token is shown once; the manager keeps only its hash.
@@ -66,6 +120,10 @@ pub struct RegisterResponse {
     pub name: String,
     /// Bearer token for every later call.
     pub token: String,
+    /// The registration this one replaced ([`RegisterRequest::replaces`]):
+    /// its leases were returned to the pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<u64>,
 }
 
 /// `POST /v1/tasks/claim`.
@@ -417,6 +475,8 @@ pub enum ErrorCode {
     /// A count over what the range allows.
     InvalidCounts,
     InvalidName,
+    /// A volunteer's secret of the wrong length, or without a name.
+    InvalidSecret,
     InvalidCap,
     TooManyTasks,
     TooManyEntries,
@@ -465,6 +525,7 @@ impl ErrorCode {
             ErrorCode::InvalidIndex => "invalid_index",
             ErrorCode::InvalidCounts => "invalid_counts",
             ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::InvalidSecret => "invalid_secret",
             ErrorCode::InvalidCap => "invalid_cap",
             ErrorCode::TooManyTasks => "too_many_tasks",
             ErrorCode::TooManyEntries => "too_many_entries",
@@ -513,6 +574,27 @@ mod tests {
         assert_eq!(p.entries, 0);
         let r: RegisterRequest = serde_json::from_str("{}").unwrap_or_default();
         assert_eq!(r.name, None);
+    }
+
+    #[test]
+    fn a_secret_is_a_plain_string_that_debug_never_shows() {
+        let json = r#"{"name":"ivy","secret":"correct horse battery","replaces":"ab12"}"#;
+        let r: RegisterRequest = serde_json::from_str(json).unwrap_or_default();
+        assert_eq!(
+            r.secret.as_ref().map(Secret::expose),
+            Some("correct horse battery")
+        );
+        assert_eq!(r.replaces.as_ref().map(Secret::expose), Some("ab12"));
+        let shown = format!("{r:?}");
+        assert!(
+            !shown.contains("horse") && !shown.contains("ab12"),
+            "{shown}"
+        );
+        assert_eq!(serde_json::to_string(&r).unwrap_or_default(), json);
+        assert!(r.secret.is_some_and(|s| s.is_valid_secret()));
+        assert!(!Secret::new("x".repeat(15)).is_valid_secret());
+        assert!(Secret::new("x".repeat(256)).is_valid_secret());
+        assert!(!Secret::new("x".repeat(257)).is_valid_secret());
     }
 
     #[test]

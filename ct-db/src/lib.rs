@@ -1,7 +1,8 @@
 //! `ct-db`: the schema of ctjp (the migrations in the workspace's
 //! `migrations/`, embedded here), row types, typed states, the
-//! [`TaskStore`] that owns every transition of a task, and
-//! [`progress::progress_all`], the one definition of a log's progress.
+//! [`TaskStore`] that owns every transition of a task,
+//! [`progress::progress_all`], the one definition of a log's progress, and
+//! [`workers`]: registrations, identities and the totals per public name.
 //!
 //! Only the manager writes; sitegen reads through [`progress`] and [`rows`].
 
@@ -12,6 +13,7 @@ pub mod progress;
 pub mod rows;
 pub mod states;
 pub mod store;
+pub mod workers;
 
 pub use error::{Error, Refusal, Result};
 pub use limits::{clip, now_ms, placeholders};

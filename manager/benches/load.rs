@@ -664,7 +664,7 @@ async fn main() -> Result<()> {
             let req = RegisterRequest {
                 name: Some(format!("bench-{i}")),
                 version: Some("bench".into()),
-                registration_secret: None,
+                ..RegisterRequest::default()
             };
             let r = client.register(&req, &cancel).await?;
             anyhow::Ok((i, r.token))

@@ -1,9 +1,10 @@
-//! Bearer tokens: workers' tokens are random, stored as SHA-256 hex; the
-//! admin token comes from the configuration.
+//! Bearer tokens: workers' tokens are random, stored as SHA-256 hex (and so
+//! are volunteers' secrets); the admin token comes from the configuration.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use ct_db::workers::TokenState;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -17,7 +18,7 @@ pub fn new_token() -> String {
     hex::encode(bytes)
 }
 
-/// What the database stores of a token.
+/// What the database stores of a token, or of a volunteer's secret.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -52,15 +53,17 @@ impl FromRequestParts<AppState> for Worker {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let hash = token_hash(bearer(parts)?);
-        let row: Option<(u64, bool, i64)> =
-            sqlx::query_as("SELECT id, revoked, last_seen FROM workers WHERE token_hash = ?")
-                .bind(&hash)
-                .fetch_optional(&state.pool)
-                .await?;
-        match row {
+        match ct_db::workers::by_token(&state.pool, &hash).await? {
             None => Err(Error::unauthorized("unknown token")),
-            Some((_, true, _)) => Err(Error::unauthorized("this worker has been revoked")),
-            Some((id, false, last_seen)) => {
+            Some(TokenState::Revoked) => Err(Error::unauthorized("this worker has been revoked")),
+            Some(TokenState::Replaced) => Err(Error::unauthorized(
+                "this registration was replaced by a newer one of the same machine; \
+                 its token no longer works",
+            )),
+            Some(TokenState::Active {
+                worker_id: id,
+                last_seen,
+            }) => {
                 // At most one write per worker every LAST_SEEN_MS: a busy worker's
                 // calls would otherwise each cost a committed UPDATE.
                 let now = db::now_ms();

@@ -47,7 +47,8 @@ pub struct Config {
     pub analyse_interval: Option<Duration>,
     /// Registration needs this secret when set (closed deployments).
     pub registration_secret: Option<String>,
-    /// Registrations per client address per hour (0: unlimited).
+    /// New names per client address, and new machines per name (whatever
+    /// their address), per hour (0: unlimited).
     pub registrations_per_hour: u32,
     /// Tasks of one log one worker may hold at once.
     pub tasks_per_log: u32,

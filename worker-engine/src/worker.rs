@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use ct_core::matcher::Matcher;
 use ct_core::protocol::{
     CompleteRequest, Cooldown, FailRequest, FetchBudget, Hash32, HeartbeatRequest, RegisterRequest,
-    TaskLease, TaskProgress, TaskStatus, UploadEntry, UploadRequest,
+    SECRET_BYTES, Secret, TaskLease, TaskProgress, TaskStatus, UploadEntry, UploadRequest,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -56,6 +56,10 @@ pub struct WorkerConfig {
     pub matcher: Matcher,
     /// The manager's registration secret, for closed deployments.
     pub registration_secret: Option<String>,
+    /// The volunteer's own secret for `name`: every machine (and every
+    /// restart without the state directory) registered with it works under
+    /// the same public name.
+    pub secret: Option<Secret>,
     /// Bind every connection (to logs and the manager) to this address.
     pub local_address: Option<std::net::IpAddr>,
     /// Send every request to a log through this proxy. Without it (and for
@@ -73,6 +77,46 @@ struct Registration {
     worker_id: u64,
     name: String,
     token: String,
+    /// Registered with a volunteer's secret (the secret itself is not kept).
+    #[serde(default)]
+    with_secret: bool,
+}
+
+impl Registration {
+    /// Whether this registration is what `config` asks for. Without a
+    /// secret any registration with this manager is (as before secrets); with
+    /// one, a registration made with a secret under the same name.
+    fn fits(&self, config: &WorkerConfig) -> bool {
+        if self.manager_url != config.manager_url {
+            return false;
+        }
+        if config.secret.is_none() {
+            return true;
+        }
+        self.with_secret
+            && config
+                .name
+                .as_deref()
+                .is_some_and(|n| n.to_lowercase() == self.name.to_lowercase())
+    }
+}
+
+/// What a secret given to the worker must be: checked before the manager is asked.
+fn check_secret(config: &WorkerConfig) -> Result<()> {
+    let Some(secret) = &config.secret else {
+        return Ok(());
+    };
+    if config.name.is_none() {
+        anyhow::bail!("a secret (--secret / WORKER_SECRET) needs a name (--name / WORKER_NAME)");
+    }
+    if !secret.is_valid_secret() {
+        anyhow::bail!(
+            "the secret (--secret / WORKER_SECRET) must be {} to {} bytes long (e.g. `openssl rand -hex 16`)",
+            SECRET_BYTES.start(),
+            SECRET_BYTES.end()
+        );
+    }
+    Ok(())
 }
 
 /// One spooled batch on its way, with whom to tell when it is settled.
@@ -151,14 +195,22 @@ async fn load_or_register(
     view: &EngineView,
     cancel: &CancellationToken,
 ) -> Result<Registration> {
+    check_secret(config)?;
     let path = token_path(&config.state_dir);
+    // The registration this one replaces: the same machine's, with this manager.
+    let mut replaces = None;
     if let Ok(bytes) = std::fs::read(&path) {
         let reg: Registration = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a registration", path.display()))?;
-        if reg.manager_url == config.manager_url {
+        if reg.fits(config) {
             return Ok(reg);
         }
-        tracing::warn!(path = %path.display(), "registration is for another manager; registering again");
+        if reg.manager_url == config.manager_url {
+            tracing::info!(path = %path.display(), worker.name = %reg.name, "registering again under the secret's name; the old registration's leases are released");
+            replaces = Some(Secret::new(reg.token));
+        } else {
+            tracing::warn!(path = %path.display(), "registration is for another manager; registering again");
+        }
     }
     view.set_manager_state("registering");
     let resp = client
@@ -167,6 +219,8 @@ async fn load_or_register(
                 name: config.name.clone(),
                 version: Some(env!("CARGO_PKG_VERSION").to_owned()),
                 registration_secret: config.registration_secret.clone(),
+                secret: config.secret.clone(),
+                replaces,
             },
             cancel,
         )
@@ -177,6 +231,7 @@ async fn load_or_register(
         worker_id: resp.worker_id,
         name: resp.name,
         token: resp.token,
+        with_secret: config.secret.is_some(),
     };
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating {}", config.state_dir.display()))?;
@@ -1011,5 +1066,67 @@ mod tests {
         }
         assert!(claim_wait(Duration::ZERO) >= MIN_CLAIM_WAIT);
         assert!(claim_wait(Duration::from_secs(86_400)) <= MAX_CLAIM_WAIT.mul_f64(1.1));
+    }
+
+    fn config(name: Option<&str>, secret: Option<&str>) -> WorkerConfig {
+        WorkerConfig {
+            manager_url: "http://m".into(),
+            name: name.map(str::to_owned),
+            state_dir: PathBuf::from("unused"),
+            max_fetchers: 1,
+            max_tasks: 1,
+            heartbeat: Duration::from_secs(1),
+            upload_batch: 1,
+            spool_limit_bytes: 1,
+            drain_timeout: Duration::from_secs(1),
+            matcher: Matcher::default(),
+            registration_secret: None,
+            secret: secret.map(Secret::new),
+            local_address: None,
+            proxy: None,
+            log_ca: None,
+        }
+    }
+
+    #[test]
+    fn a_stored_registration_is_reused_unless_a_secret_asks_for_another() {
+        let stored = |name: &str, with_secret: bool| Registration {
+            manager_url: "http://m".into(),
+            worker_id: 1,
+            name: name.into(),
+            token: "t".into(),
+            with_secret,
+        };
+        let secret = Some("0123456789abcdef");
+        // Without a secret, as before: any registration with this manager.
+        assert!(stored("ivy", false).fits(&config(Some("other"), None)));
+        assert!(
+            !Registration {
+                manager_url: "http://elsewhere".into(),
+                ..stored("ivy", false)
+            }
+            .fits(&config(None, None))
+        );
+        // With one: made with a secret, under that name.
+        assert!(stored("Ivy", true).fits(&config(Some("ivy"), secret)));
+        assert!(!stored("ivy", false).fits(&config(Some("ivy"), secret)));
+        assert!(!stored("ivy", true).fits(&config(Some("jan"), secret)));
+        // Files written before secrets read as registered without one.
+        let old: Registration = serde_json::from_str(
+            r#"{"manager_url":"http://m","worker_id":1,"name":"ivy","token":"t"}"#,
+        )
+        .unwrap();
+        assert!(!old.with_secret);
+    }
+
+    #[test]
+    fn a_secret_needs_a_name_and_a_bounded_length() {
+        assert!(check_secret(&config(None, None)).is_ok());
+        assert!(check_secret(&config(Some("ivy"), Some("0123456789abcdef"))).is_ok());
+        let e = check_secret(&config(None, Some("0123456789abcdef"))).unwrap_err();
+        assert!(e.to_string().contains("needs a name"), "{e}");
+        let e = check_secret(&config(Some("ivy"), Some("short"))).unwrap_err();
+        assert!(e.to_string().contains("16 to 256 bytes"), "{e}");
+        assert!(check_secret(&config(Some("ivy"), Some(&"x".repeat(257)))).is_err());
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use ct_core::protocol::Secret;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -51,6 +52,12 @@ struct RunArgs {
     /// Your public name on the dashboards (the manager picks one when absent).
     #[arg(long, env = "WORKER_NAME")]
     name: Option<String>,
+    /// Your own secret for --name (16 to 256 bytes, e.g. `openssl rand -hex 16`):
+    /// the first registration with it claims the name, and every machine or
+    /// restart (even without its state directory) that gives the same name and
+    /// secret works under that name.
+    #[arg(long, env = "WORKER_SECRET", hide_env_values = true, value_parser = secret_arg)]
+    secret: Option<Secret>,
     /// Where the registration token and the upload spool live.
     #[arg(long, env = "CT_STATE_DIR", default_value = ".ct-worker")]
     state_dir: PathBuf,
@@ -100,6 +107,11 @@ struct RunArgs {
     log_format: LogFormat,
     #[command(flatten)]
     matching: crate::matching::MatchArgs,
+}
+
+/// `--secret` as a [`Secret`], so that no `Debug` of the arguments shows it.
+fn secret_arg(s: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(s))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -226,6 +238,7 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         drain_timeout: Duration::from_secs(args.drain_secs),
         matcher: args.matching.matcher()?,
         registration_secret: args.registration_secret.filter(|s| !s.is_empty()),
+        secret: args.secret.filter(|s| !s.expose().is_empty()),
         local_address: args.local_address,
         proxy: args.proxy.filter(|p| !p.trim().is_empty()),
         log_ca: args.log_ca.filter(|p| !p.as_os_str().is_empty()),

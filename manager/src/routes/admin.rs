@@ -140,6 +140,10 @@ pub struct AdminWorker {
     pub mismatches: u32,
     /// Flagged by a hidden-entry check: gets no more tasks.
     pub flagged: bool,
+    /// The public name's identity: machines of one volunteer share it.
+    pub identity_id: Option<u64>,
+    /// The registration that replaced this one (its token no longer works).
+    pub replaced_by: Option<u64>,
 }
 
 /// `GET /v1/admin/operators`: operators with a fetch budget.
@@ -211,7 +215,7 @@ pub async fn workers(State(state): State<AppState>, _: Admin) -> Result<Json<Vec
         sqlx::query_as(
             "SELECT w.id, w.name, w.version, w.first_seen, w.last_seen, w.revoked, w.entries, w.matches, w.tasks_done, \
              (SELECT COUNT(*) FROM tasks t WHERE t.lease_holder = w.id AND t.state = 'leased') AS tasks_held, \
-             w.mismatches, w.flagged \
+             w.mismatches, w.flagged, w.identity_id, w.replaced_by \
              FROM workers w ORDER BY w.id",
         )
         .fetch_all(&state.pool)

@@ -84,6 +84,7 @@ pub async fn logs(State(state): State<AppState>) -> Result<Json<Vec<LogInfo>>> {
 pub struct Stats {
     pub logs: i64,
     pub logs_enabled: i64,
+    /// Registered machines (not revoked, not replaced).
     pub workers: i64,
     pub tasks_pending: i64,
     pub tasks_leased: i64,
@@ -140,7 +141,11 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>> {
     Ok(Json(Stats {
         logs: count(&state, "SELECT COUNT(*) FROM logs").await?,
         logs_enabled: count(&state, "SELECT COUNT(*) FROM logs WHERE enabled = 1").await?,
-        workers: count(&state, "SELECT COUNT(*) FROM workers WHERE revoked = 0").await?,
+        workers: count(
+            &state,
+            "SELECT COUNT(*) FROM workers WHERE revoked = 0 AND replaced_by IS NULL",
+        )
+        .await?,
         tasks_pending: count(&state, "SELECT COUNT(*) FROM tasks WHERE state = 'pending'").await?,
         tasks_leased: count(&state, "SELECT COUNT(*) FROM tasks WHERE state = 'leased'").await?,
         tasks_done: count(&state, "SELECT COUNT(*) FROM tasks WHERE state = 'done'").await?,
@@ -153,15 +158,34 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>> {
     }))
 }
 
-/// A worker as the public sees it.
-#[derive(Debug, Clone, Serialize, Deserialize, FromRow, ToSchema)]
+/// A public name as the public sees it: the totals of all its machines.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PublicWorker {
     pub name: String,
+    /// The first machine's registration (Unix ms).
     pub first_seen: i64,
+    /// The last call of any of its machines (Unix ms, refreshed every few seconds).
     pub last_seen: i64,
     pub entries: u64,
     pub matches: u64,
     pub tasks_done: u64,
+    /// Machines registered under the name (with its secret) and not
+    /// replaced by a later registration of the same machine.
+    pub machines: u64,
+}
+
+impl From<ct_db::workers::NameTotals> for PublicWorker {
+    fn from(t: ct_db::workers::NameTotals) -> Self {
+        PublicWorker {
+            name: t.name,
+            first_seen: t.first_seen,
+            last_seen: t.last_seen,
+            entries: t.entries,
+            matches: t.matches,
+            tasks_done: t.tasks_done,
+            machines: t.machines,
+        }
+    }
 }
 
 /// Paging of `GET /v1/workers`.
@@ -176,8 +200,9 @@ pub struct Page {
     pub offset: Option<u32>,
 }
 
-/// `GET /v1/workers?limit=&offset=`: the leaderboard, flagged and revoked
-/// workers left out, one page at a time.
+/// `GET /v1/workers?limit=&offset=`: the leaderboard, one row per public
+/// name with its machines' totals summed, names with a flagged or revoked
+/// machine left out, one page at a time.
 #[utoipa::path(
     get,
     path = "/v1/workers",
@@ -185,7 +210,7 @@ pub struct Page {
     tag = "public",
     params(Page),
     responses(
-        (status = 200, description = "One page of the leaderboard, most entries first", body = Vec<PublicWorker>),
+        (status = 200, description = "One page of the leaderboard (one row per public name), most entries first", body = Vec<PublicWorker>),
         (status = 400, description = "`bad_request`: a query parameter is not a number in range", body = ErrorBody),
         (status = 500, description = "The database failed (the cause is logged)", body = ErrorBody),
     ),
@@ -196,14 +221,6 @@ pub async fn workers(
 ) -> Result<Json<Vec<PublicWorker>>> {
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
     let offset = page.offset.unwrap_or(0).min(1_000_000);
-    Ok(Json(
-        sqlx::query_as(
-            "SELECT name, first_seen, last_seen, entries, matches, tasks_done FROM workers \
-             WHERE revoked = 0 AND flagged = 0 ORDER BY entries DESC, id LIMIT ? OFFSET ?",
-        )
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&state.pool)
-        .await?,
-    ))
+    let rows = ct_db::workers::by_name(&state.pool, limit, offset).await?;
+    Ok(Json(rows.into_iter().map(PublicWorker::from).collect()))
 }

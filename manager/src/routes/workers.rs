@@ -1,9 +1,23 @@
-//! `POST /v1/workers/register`: anonymous, rate-limited per client address,
-//! and closed with `--registration-secret` when the deployment wants it.
+//! `POST /v1/workers/register`: anonymous, closed with
+//! `--registration-secret` when the deployment wants it. A name registered
+//! with a volunteer's secret takes any number of machines (each its own
+//! token) that know the secret; without one, a name has one machine.
+//!
+//! Limits (`--registrations-per-hour`): new names per client address, so
+//! that names cost something; and new machines per name, whatever their
+//! address, so that a volunteer's machines behind one address (a NAT, a
+//! cluster's egress) or a container restarted without its state directory
+//! are not refused as if each were a new name. A name with a flagged or
+//! revoked machine takes no new machines: registering again does not shed
+//! a flag or a revocation.
 
 use axum::extract::State;
-use ct_core::protocol::{ErrorBody, ErrorCode, RegisterRequest, RegisterResponse};
+use axum::http::StatusCode;
+use ct_core::protocol::{
+    ErrorBody, ErrorCode, RegisterRequest, RegisterResponse, SECRET_BYTES, TOKEN_MAX_BYTES,
+};
 use ct_db::limits::{SHORT_TEXT, WORKER_NAME_CHARS};
+use ct_db::workers::{self, Bar, Outcome, Refused, Registration};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -20,7 +34,7 @@ fn valid_name(name: &str) -> bool {
         && !name.chars().any(char::is_control)
 }
 
-/// Registers a worker and returns its token (shown once).
+/// Registers a worker (one machine) and returns its token (shown once).
 #[utoipa::path(
     post,
     path = "/v1/workers/register",
@@ -29,13 +43,13 @@ fn valid_name(name: &str) -> bool {
     request_body = RegisterRequest,
     responses(
         (status = 200, description = "Registered; the token is shown only now", body = RegisterResponse),
-        (status = 400, description = "`invalid_json`: the body is not a RegisterRequest", body = ErrorBody),
-        (status = 403, description = "`registration_secret`: this manager registers only with its secret", body = ErrorBody),
-        (status = 409, description = "`name_taken`: another worker has this name", body = ErrorBody),
+        (status = 400, description = "`invalid_json`: the body is not a RegisterRequest; `invalid_secret`: the secret is not 16 to 256 bytes, or comes without a name; `bad_request`: `replaces` is over 128 bytes", body = ErrorBody),
+        (status = 403, description = "`registration_secret`: this manager registers only with its secret; `flagged` or `revoked`: a machine of this name was flagged or revoked, the name takes no new machines", body = ErrorBody),
+        (status = 409, description = "`name_taken`: the name is another volunteer's (registered without a secret, or with another secret)", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body is over the limit", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: not `Content-Type: application/json`", body = ErrorBody),
         (status = 422, description = "`invalid_name`: the name is empty, too long, has control characters or outer spaces", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: too many registrations from this address in the last hour", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many new names from this address, or new machines of this name, in the last hour", body = ErrorBody),
         (status = 500, description = "The database failed (the cause is logged)", body = ErrorBody),
     ),
 )]
@@ -55,6 +69,37 @@ pub async fn register(
             ));
         }
     }
+    let secret_hash = match &req.secret {
+        None => None,
+        Some(s) if !s.is_valid_secret() => {
+            return Err(Error::client(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidSecret,
+                format!(
+                    "a secret must be {} to {} bytes long (e.g. `openssl rand -hex 16`)",
+                    SECRET_BYTES.start(),
+                    SECRET_BYTES.end()
+                ),
+            ));
+        }
+        Some(_) if req.name.is_none() => {
+            return Err(Error::client(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidSecret,
+                "a secret is the secret of a name: give the name too (--name / WORKER_NAME)",
+            ));
+        }
+        Some(s) => Some(auth::token_hash(s.expose())),
+    };
+    let replaces_hash = match &req.replaces {
+        Some(t) if t.expose().len() > TOKEN_MAX_BYTES => {
+            return Err(Error::bad_request(format!(
+                "replaces is a token of at most {TOKEN_MAX_BYTES} bytes"
+            )));
+        }
+        Some(t) => Some(auth::token_hash(t.expose())),
+        None => None,
+    };
     let name = match req.name {
         Some(n) if valid_name(&n) => n,
         Some(_) => {
@@ -66,53 +111,114 @@ pub async fn register(
         None => format!("worker-{:06x}", rand::rng().random::<u32>() & 0xff_ffff),
     };
     let address = db::clip(&address, SHORT_TEXT).to_owned();
-    let now = db::now_ms();
-    let limit = state.config.registrations_per_hour;
-    if limit > 0 && !address.is_empty() {
-        let (recent,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM workers WHERE address = ? AND first_seen > ?")
-                .bind(&address)
-                .bind(now - 3_600_000)
-                .fetch_one(&state.pool)
-                .await?;
-        if u64::try_from(recent).unwrap_or(0) >= u64::from(limit) {
-            inc(&state.metrics.registrations_refused, 1);
-            return Err(Error::client(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::RateLimited,
-                format!(
-                    "at most {limit} registrations per hour from one address; keep your token and reuse it"
-                ),
-            ));
-        }
-    }
     let version = req
         .version
         .as_deref()
         .map(|v| db::clip(v, SHORT_TEXT).to_owned());
     let token = auth::new_token();
-    let res = sqlx::query(
-        "INSERT IGNORE INTO workers (name, token_hash, version, first_seen, last_seen, address) VALUES (?, ?, ?, ?, ?, ?)",
+    let token_hash = auth::token_hash(&token);
+    let outcome = workers::register(
+        &state.pool,
+        &Registration {
+            name: &name,
+            secret_hash: secret_hash.as_deref(),
+            token_hash: &token_hash,
+            replaces_hash: replaces_hash.as_deref(),
+            version: version.as_deref(),
+            address: &address,
+            per_hour: state.config.registrations_per_hour,
+        },
     )
-    .bind(&name)
-    .bind(auth::token_hash(&token))
-    .bind(version)
-    .bind(now)
-    .bind(now)
-    .bind(&address)
-    .execute(&state.pool)
     .await?;
-    if res.rows_affected() == 0 {
-        return Err(Error::conflict(
-            ErrorCode::NameTaken,
-            format!("the name {name:?} is taken"),
-        ));
-    }
+    let machine = match outcome {
+        Outcome::Registered(m) => m,
+        Outcome::Refused(why) => {
+            inc(&state.metrics.registrations_refused, 1);
+            return Err(refusal(&name, why));
+        }
+    };
     inc(&state.metrics.registrations, 1);
-    tracing::info!(worker.id = res.last_insert_id(), worker.name = %name, worker.address = %address, "worker registered");
+    tracing::info!(
+        worker.id = machine.worker_id,
+        worker.name = %machine.name,
+        worker.address = %address,
+        identity.id = machine.identity_id,
+        joined = ?machine.joined,
+        replaced = ?machine.replaced,
+        "worker registered"
+    );
+    if let Some(old) = machine.replaced {
+        // Its token stopped working with the commit; its leases go back now
+        // (if this fails they expire as any lease does).
+        match state
+            .store
+            .release_worker(old, "its machine registered again")
+            .await
+        {
+            Ok(n) => tracing::info!(
+                worker.id = old,
+                tasks_released = n,
+                "replaced registration released"
+            ),
+            Err(e) => {
+                tracing::warn!(worker.id = old, error = %e, "could not release a replaced registration's leases");
+            }
+        }
+    }
     Ok(Json(RegisterResponse {
-        worker_id: res.last_insert_id(),
-        name,
+        worker_id: machine.worker_id,
+        name: machine.name,
         token,
+        replaced: machine.replaced,
     }))
+}
+
+/// The answer to a refused registration of `name`: what happened and what to do.
+fn refusal(name: &str, why: Refused) -> Error {
+    match why {
+        Refused::NameTaken { secret: true } => Error::conflict(
+            ErrorCode::NameTaken,
+            format!(
+                "the name {name:?} is taken by another volunteer: use its secret \
+                 (--secret / WORKER_SECRET) or choose another name"
+            ),
+        ),
+        Refused::NameTaken { secret: false } => Error::conflict(
+            ErrorCode::NameTaken,
+            format!(
+                "the name {name:?} is taken (registered without a secret, by one machine): \
+                 choose another name, or run that machine with its state directory"
+            ),
+        ),
+        Refused::Barred(Bar::Flagged) => Error::forbidden(
+            ErrorCode::Flagged,
+            format!(
+                "a machine of {name:?} was flagged by a check; the name takes no new machines \
+                 (ask the manager's operator)"
+            ),
+        ),
+        Refused::Barred(Bar::Revoked) => Error::forbidden(
+            ErrorCode::Revoked,
+            format!(
+                "a machine of {name:?} was revoked; the name takes no new machines \
+                 (ask the manager's operator)"
+            ),
+        ),
+        Refused::TooManyNames { limit } => Error::client(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            format!(
+                "at most {limit} new names per hour from one address; keep your state directory \
+                 (it holds your token), or give all your machines one name and one secret"
+            ),
+        ),
+        Refused::TooManyMachines { limit } => Error::client(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            format!(
+                "at most {limit} new machines of {name:?} per hour; keep the state directory \
+                 so that a restart reuses its registration"
+            ),
+        ),
+    }
 }

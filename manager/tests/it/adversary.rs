@@ -11,7 +11,7 @@ use ct_core::leaf::{EntryType, TimestampedEntry, encode_extra_data, encode_leaf}
 use ct_core::merkle::{MerkleTree, leaf_hash};
 use ct_core::protocol::{
     CompleteRequest, ErrorCode, FailRequest, Hash32, HeartbeatRequest, RegisterRequest,
-    RejectionCode, TaskAck, TaskLease, TaskPhase, TaskProgress, TaskStatus, UploadEntry,
+    RejectionCode, Secret, TaskAck, TaskLease, TaskPhase, TaskProgress, TaskStatus, UploadEntry,
     UploadRequest, UploadResponse,
 };
 use ct_db::progress::Progress;
@@ -1219,6 +1219,7 @@ async fn adversary_registration_is_limited_and_closed() {
         name: Some(name.into()),
         version: None,
         registration_secret: secret.map(str::to_owned),
+        ..RegisterRequest::default()
     };
     let c = app.client_from([127, 0, 0, 20]);
     for s in [None, Some(""), Some("open sesame!")] {
@@ -1405,6 +1406,142 @@ async fn adversary_end_to_end() {
     assert!(!caught.is_empty() && caught.is_subset(&ids), "{caught:?}");
     assert_eq!(names_count(&app, "mallory.example.jp").await, 0);
     assert_collected(&app, &sim, log, &[&h1, &h2]).await;
+    app.cleanup().await;
+    sim.shutdown().await.unwrap();
+}
+
+/// 11. Names: a dishonest worker cannot take over a name registered with a
+/// secret (without one, with a wrong one, in other letter case, with a
+/// made-up `replaces` token) nor give a name registered without a secret
+/// one; the honest volunteer's lease and token stay its own, its second
+/// machine joins with the secret, and the leaderboard shows the name once
+/// with both machines' totals. A flag bars the name from new machines,
+/// even with its secret.
+#[tokio::test]
+async fn adversary_cannot_take_over_a_name_without_its_secret() {
+    let (app, sim, log) = start(config(4), sim_log(64, 51)).await;
+    let secret = "alice's own secret, 16+ bytes";
+    let guess = "mallory's guess at it, 16+ bytes";
+    let req = |name: &str, secret: Option<&str>, replaces: Option<&str>| RegisterRequest {
+        name: Some(name.into()),
+        secret: secret.map(Secret::new),
+        replaces: replaces.map(Secret::new),
+        ..RegisterRequest::default()
+    };
+    let machine = |from: [u8; 4], r: &ct_core::protocol::RegisterResponse| Worker {
+        id: r.worker_id,
+        client: app.client_from(from).with_token(r.token.clone()),
+    };
+    let a1 = app
+        .client_from([127, 0, 0, 2])
+        .register(&req("alice", Some(secret), None), &go())
+        .await
+        .unwrap();
+    let alice1 = machine([127, 0, 0, 2], &a1);
+    let lease = alice1.claim().await.unwrap();
+    let bob = app
+        .client_from([127, 0, 0, 3])
+        .register(&req("bob", None, None), &go())
+        .await
+        .unwrap();
+
+    let mallory = app.client_from([127, 0, 0, 10]);
+    let made_up = "00".repeat(32);
+    for (name, s, replaces) in [
+        ("alice", None, None),
+        ("alice", Some(guess), None),
+        ("ALICE", Some(guess), None),
+        ("alice", Some(guess), Some(made_up.as_str())),
+        ("alice", Some(guess), Some(bob.token.as_str())),
+        ("bob", None, None),
+        ("bob", Some(guess), None),
+    ] {
+        let r = mallory.register(&req(name, s, replaces), &go()).await;
+        assert_eq!(
+            refused(r),
+            (409, ErrorCode::NameTaken),
+            "{name} {s:?} {replaces:?}"
+        );
+    }
+    match mallory
+        .register(&req("alice", Some(guess), None), &go())
+        .await
+    {
+        Err(ClientError::Refused { message, .. }) => assert!(
+            message.contains("is taken by another volunteer: use its secret"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Nothing of alice's moved: her lease, her token, her name's one machine.
+    assert_eq!(
+        task_state(&app, lease.task_id).await,
+        ("leased".into(), Some(alice1.id))
+    );
+    alice1.heartbeat(Vec::new()).await.unwrap();
+    let (status, v) = app
+        .post("/v1/heartbeat", Some(&bob.token), &json!({"tasks": []}))
+        .await;
+    assert_eq!(status, 200, "bob's token still works: {v}");
+    let (_, board) = app.get("/v1/workers", None).await;
+    let alice_rows = |board: &serde_json::Value| -> Vec<serde_json::Value> {
+        board
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["name"] == "alice")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(alice_rows(&board).len(), 1);
+    assert_eq!(alice_rows(&board)[0]["machines"], 1);
+
+    // Her second machine, elsewhere, joins with the secret; both collect.
+    let a2 = app
+        .client_from([127, 0, 0, 4])
+        .register(&req("alice", Some(secret), None), &go())
+        .await
+        .unwrap();
+    assert_eq!(a2.name, "alice");
+    let alice2 = machine([127, 0, 0, 4], &a2);
+    work(&app, &alice1, &lease).await.assert_done();
+    drain(&app, &[&alice1, &alice2]).await;
+    assert_collected(&app, &sim, log, &[&alice1, &alice2]).await;
+    let totals: Vec<(u64, u64, u64)> = sqlx::query_as(
+        "SELECT entries, matches, tasks_done FROM workers WHERE id IN (?, ?) ORDER BY id",
+    )
+    .bind(alice1.id)
+    .bind(alice2.id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        totals.iter().all(|t| t.2 > 0),
+        "both machines worked: {totals:?}"
+    );
+    let (_, board) = app.get("/v1/workers", None).await;
+    let rows = alice_rows(&board);
+    assert_eq!(rows.len(), 1, "{board}");
+    let sum = |f: fn(&(u64, u64, u64)) -> u64| totals.iter().map(f).sum::<u64>();
+    assert_eq!(rows[0]["entries"], sum(|t| t.0));
+    assert_eq!(rows[0]["entries"], 64);
+    assert_eq!(rows[0]["matches"], sum(|t| t.1));
+    assert_eq!(rows[0]["tasks_done"], sum(|t| t.2));
+    assert_eq!(rows[0]["machines"], 2);
+
+    // A flagged machine bars the name: no new machine, not even with the secret.
+    sqlx::query("UPDATE workers SET flagged = 1 WHERE id = ?")
+        .bind(alice2.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let r = app
+        .client_from([127, 0, 0, 5])
+        .register(&req("alice", Some(secret), None), &go())
+        .await;
+    assert_eq!(refused(r), (403, ErrorCode::Flagged));
+    let (_, board) = app.get("/v1/workers", None).await;
+    assert!(alice_rows(&board).is_empty(), "{board}");
     app.cleanup().await;
     sim.shutdown().await.unwrap();
 }

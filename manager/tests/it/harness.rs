@@ -181,7 +181,7 @@ impl TestApp {
         let req = RegisterRequest {
             name: name.map(str::to_owned),
             version: name.map(|_| "test".to_owned()),
-            registration_secret: None,
+            ..RegisterRequest::default()
         };
         let r = self
             .client_from(from)

@@ -9,6 +9,7 @@ mod analysis;
 mod fleet;
 mod flow;
 mod harness;
+mod identity;
 mod integrity;
 mod loglist;
 mod openapi;

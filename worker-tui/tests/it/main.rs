@@ -5,6 +5,7 @@
 mod e2e;
 mod fakes;
 mod fleet;
+mod identity;
 mod inspect;
 mod log_traffic;
 mod tui;
