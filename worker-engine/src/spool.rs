@@ -1,12 +1,15 @@
 //! The upload spool: every batch of matches lives in a file here from the
 //! moment it is formed until the manager acknowledges it. After a crash the
-//! files are replayed first. Bounded: a full spool is a clear error, never a
-//! silent drop.
+//! files are replayed first. Bounded by its [`Room`]: a batch waits for room
+//! before it is written and gives its room back once the manager has settled
+//! it, so a full spool slows the worker down and never drops anything.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ct_core::protocol::UploadRequest;
 use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One spooled batch: the upload request for a task, exactly as it will be sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -15,30 +18,111 @@ pub struct SpoolBatch {
     pub request: UploadRequest,
 }
 
+impl SpoolBatch {
+    /// The batch as its spool file holds it.
+    pub fn encode(&self) -> Result<Vec<u8>, SpoolError> {
+        serde_json::to_vec(self).map_err(|source| SpoolError::Json {
+            path: format!("batch of task {}", self.task_id),
+            source,
+        })
+    }
+}
+
 /// Spool errors.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
-    #[error(
-        "spool {dir} is full ({bytes} bytes in {files} batches, limit {limit} bytes): is the manager reachable?"
-    )]
-    Full {
-        dir: String,
-        bytes: u64,
-        files: usize,
-        limit: u64,
-    },
     #[error("spool {path}: {source}")]
     Io {
         path: String,
         source: std::io::Error,
     },
+    #[error("spool {path}: {source}")]
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("the spool's room is closed")]
+    Closed,
+}
+
+/// How much of the spool may be taken before the worker stops claiming:
+/// half of it, so that the tasks it holds still find room for their uploads.
+const HIGH_WATER_SHARE: u64 = 2;
+
+/// The spool's bound, counted in KiB. A batch reserves its size before it is
+/// written and gives it back when its [`Reservation`] is dropped (once the
+/// manager has settled it). A batch larger than the whole spool reserves all
+/// of it: it waits until the spool is empty and then goes alone, so even the
+/// smallest spool never deadlocks. Waiters are served in order, so a large
+/// batch is not starved by small ones.
+#[derive(Debug, Clone)]
+pub struct Room {
+    free: Arc<Semaphore>,
+    total_kib: u32,
+}
+
+/// The room one spooled batch holds until it is dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Room {
+    /// Room for `limit_bytes` (rounded up to KiB, at least 1 KiB).
+    pub fn new(limit_bytes: u64) -> Self {
+        let most = u64::try_from(Semaphore::MAX_PERMITS)
+            .unwrap_or(u64::MAX)
+            .min(u64::from(u32::MAX));
+        let total_kib = u32::try_from(limit_bytes.div_ceil(1024).clamp(1, most)).unwrap_or(1);
+        Room {
+            free: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// The KiB a batch of `bytes` reserves: its size, but never more than
+    /// the whole spool.
+    fn kib_for(&self, bytes: u64) -> u32 {
+        u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib)
+    }
+
+    /// Room for a batch of `bytes` now, if there is that much free.
+    pub fn try_reserve(&self, bytes: u64) -> Option<Reservation> {
+        self.free
+            .clone()
+            .try_acquire_many_owned(self.kib_for(bytes))
+            .ok()
+            .map(|p| Reservation { _permit: p })
+    }
+
+    /// Waits until there is room for a batch of `bytes`.
+    pub async fn reserve(&self, bytes: u64) -> Result<Reservation, SpoolError> {
+        self.free
+            .clone()
+            .acquire_many_owned(self.kib_for(bytes))
+            .await
+            .map(|p| Reservation { _permit: p })
+            .map_err(|_| SpoolError::Closed)
+    }
+
+    /// KiB reserved by batches not yet settled.
+    pub fn used_kib(&self) -> u64 {
+        u64::from(self.total_kib).saturating_sub(self.free.available_permits() as u64)
+    }
+
+    /// Whether more than the high-water share of the spool is taken: the
+    /// worker claims no new task until the manager has acknowledged enough.
+    pub fn above_high_water(&self) -> bool {
+        self.used_kib() * HIGH_WATER_SHARE > u64::from(self.total_kib)
+    }
 }
 
 /// A directory of batch files named by sequence number.
 #[derive(Debug)]
 pub struct Spool {
     dir: PathBuf,
-    limit_bytes: u64,
     next_seq: u64,
 }
 
@@ -50,12 +134,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
 }
 
 impl Spool {
-    pub fn open(dir: &Path, limit_bytes: u64) -> Result<Self, SpoolError> {
+    /// Opens (creating it when absent) the spool in `dir`; the sequence goes
+    /// on after the batches already there.
+    pub fn open(dir: &Path) -> Result<Self, SpoolError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let next_seq = Self::list_in(dir)?.last().map_or(0, |(seq, _)| seq + 1);
         Ok(Spool {
             dir: dir.to_owned(),
-            limit_bytes,
             next_seq,
         })
     }
@@ -82,52 +167,32 @@ impl Spool {
         Self::list_in(&self.dir)
     }
 
-    /// Bytes and files waiting.
-    pub fn depth(&self) -> (u64, usize) {
-        let files = Self::list_in(&self.dir).unwrap_or_default();
-        let bytes = files
-            .iter()
-            .filter_map(|(_, p)| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum();
-        (bytes, files.len())
-    }
-
-    /// Writes a batch durably (write, fsync, rename) and returns its sequence number.
-    pub fn push(&mut self, batch: &SpoolBatch) -> Result<u64, SpoolError> {
-        let (bytes, files) = self.depth();
-        if bytes >= self.limit_bytes {
-            return Err(SpoolError::Full {
-                dir: self.dir.display().to_string(),
-                bytes,
-                files,
-                limit: self.limit_bytes,
-            });
-        }
+    /// Writes an encoded batch ([`SpoolBatch::encode`]) durably (write,
+    /// fsync, rename) and returns its sequence number. The caller holds a
+    /// [`Reservation`] for it.
+    pub fn push(&mut self, data: &[u8]) -> Result<u64, SpoolError> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let path = self.dir.join(format!("{seq:012}.json"));
         let tmp = self.dir.join(format!("{seq:012}.tmp"));
-        let data = serde_json::to_vec(batch).map_err(|e| SpoolError::Io {
-            path: tmp.display().to_string(),
-            source: std::io::Error::other(e),
-        })?;
         {
             use std::io::Write;
             let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-            f.write_all(&data).map_err(io(&tmp))?;
+            f.write_all(data).map_err(io(&tmp))?;
             f.sync_all().map_err(io(&tmp))?;
         }
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
         Ok(seq)
     }
 
-    pub fn read(&self, path: &Path) -> Result<SpoolBatch, SpoolError> {
+    /// Reads a batch file back, with its size in bytes.
+    pub fn read(&self, path: &Path) -> Result<(SpoolBatch, u64), SpoolError> {
         let data = std::fs::read(path).map_err(io(path))?;
-        serde_json::from_slice(&data).map_err(|e| SpoolError::Io {
+        let batch = serde_json::from_slice(&data).map_err(|source| SpoolError::Json {
             path: path.display().to_string(),
-            source: std::io::Error::other(e),
-        })
+            source,
+        })?;
+        Ok((batch, data.len() as u64))
     }
 
     pub fn path_of(&self, seq: u64) -> PathBuf {
@@ -145,36 +210,92 @@ impl Spool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn push_read_remove_and_bound() {
-        let dir = std::env::temp_dir().join(format!("ctjp-spool-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut spool = Spool::open(&dir, 300).expect("open");
-        let batch = SpoolBatch {
-            task_id: 3,
+    fn batch(task_id: u64, index: u64, bytes: usize) -> SpoolBatch {
+        SpoolBatch {
+            task_id,
             request: UploadRequest {
                 entries: vec![ct_core::protocol::UploadEntry {
-                    index: 7,
-                    leaf_input: "AAAA".repeat(30),
+                    index,
+                    leaf_input: "A".repeat(bytes),
                     extra_data: String::new(),
                     ..Default::default()
                 }],
                 ..Default::default()
             },
-        };
-        let a = spool.push(&batch).expect("push");
-        let b = spool.push(&batch).expect("push");
-        assert!(matches!(spool.push(&batch), Err(SpoolError::Full { .. })));
+        }
+    }
+
+    #[test]
+    fn push_read_remove_and_replay() {
+        let dir = std::env::temp_dir().join(format!("ctjp-spool-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut spool = Spool::open(&dir).expect("open");
+        let data = batch(3, 7, 120).encode().expect("encode");
+        let a = spool.push(&data).expect("push");
+        let b = spool.push(&data).expect("push");
         // Reopening continues the sequence and sees both batches.
-        let spool = Spool::open(&dir, 300).expect("reopen");
+        let mut spool = Spool::open(&dir).expect("reopen");
         let pending = spool.pending().expect("list");
         assert_eq!(pending.iter().map(|p| p.0).collect::<Vec<_>>(), vec![a, b]);
-        assert_eq!(
-            spool.read(&pending[0].1).expect("read").request.entries[0].index,
-            7
-        );
+        let (read, bytes) = spool.read(&pending[0].1).expect("read");
+        assert_eq!(read.request.entries[0].index, 7);
+        assert_eq!(bytes, data.len() as u64);
+        assert!(spool.push(&data).expect("push") > b);
         spool.remove(a).expect("remove");
-        assert_eq!(spool.pending().expect("list").len(), 1);
+        assert_eq!(spool.pending().expect("list").len(), 2);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn room_is_given_back_when_a_batch_is_settled() {
+        let room = Room::new(10 * 1024);
+        let first = room.try_reserve(6 * 1024).expect("room for 6 KiB");
+        assert_eq!(room.used_kib(), 6);
+        assert!(room.above_high_water());
+        // 6 of 10 KiB taken: another 6 KiB must wait.
+        assert!(room.try_reserve(6 * 1024).is_none());
+        let small = room.try_reserve(100).expect("room for 1 KiB");
+        drop(first);
+        assert_eq!(room.used_kib(), 1);
+        assert!(!room.above_high_water());
+        assert!(room.try_reserve(6 * 1024).is_some());
+        drop(small);
+        assert_eq!(room.used_kib(), 0);
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_spool_goes_alone() {
+        let room = Room::new(1024 * 1024);
+        let small = room.try_reserve(10).expect("room");
+        // Three MiB in a one-MiB spool: it waits for the spool to empty ...
+        assert!(room.try_reserve(3 << 20).is_none());
+        drop(small);
+        // ... and then takes all of it.
+        let big = room
+            .try_reserve(3 << 20)
+            .expect("an empty spool takes anything");
+        assert_eq!(room.used_kib(), 1024);
+        assert!(room.try_reserve(1).is_none());
+        drop(big);
+        // A spool of no bytes still takes one batch at a time.
+        let none = Room::new(0);
+        let one = none.try_reserve(5000).expect("one batch");
+        assert!(none.try_reserve(1).is_none());
+        drop(one);
+        assert!(none.try_reserve(1).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_batch_gets_room_when_another_is_settled() {
+        let room = Room::new(2048);
+        let held = room.reserve(2048).await.expect("room");
+        let waiter = {
+            let room = room.clone();
+            tokio::spawn(async move { room.reserve(2048).await.is_ok() })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(held);
+        assert!(waiter.await.expect("join"));
     }
 }

@@ -24,7 +24,7 @@ use crate::client::{ClientError, ManagerClient};
 use crate::pace::{Pacer, valid_rate};
 use crate::range::{LogCtx, MatchedEntry, Progress, RangeOutcome, fetch_range};
 use crate::source::{HttpOptions, LogKind, Source, http_client_with};
-use crate::spool::{Spool, SpoolBatch};
+use crate::spool::{Reservation, Room, Spool, SpoolBatch};
 use crate::stats::CooldownInfo;
 use crate::view::{EngineView, ScalingEvent, describe_budget};
 
@@ -50,6 +50,9 @@ pub struct WorkerConfig {
     pub heartbeat: Duration,
     /// Matches per upload.
     pub upload_batch: usize,
+    /// Largest upload spool. A full spool makes uploads wait for the
+    /// manager's acknowledgements and holds claims (see [`Room`]); a batch
+    /// larger than the whole spool still goes, alone.
     pub spool_limit_bytes: u64,
     /// How long shutdown may take to flush uploads.
     pub drain_timeout: Duration,
@@ -124,6 +127,8 @@ struct Outgoing {
     seq: u64,
     batch: SpoolBatch,
     done: Option<oneshot::Sender<bool>>,
+    /// Its room in the spool, given back when it is settled.
+    room: Reservation,
 }
 
 /// A task being worked on.
@@ -137,6 +142,9 @@ struct Running {
     errors: Arc<std::sync::atomic::AtomicU64>,
     rate_limited_at_start: u64,
     cancel: CancellationToken,
+    /// Fires when the lease is lost or replaced (not at shutdown, when
+    /// finished ranges still flush their uploads).
+    lost: CancellationToken,
     /// The lease is lost or replaced by a newer one: never upload or complete.
     superseded: AtomicBool,
     /// Waiting for its log's slot (another task of the log is fetching).
@@ -146,6 +154,7 @@ struct Running {
 impl Running {
     fn supersede(&self) {
         self.superseded.store(true, Relaxed);
+        self.lost.cancel();
         self.cancel.cancel();
     }
 }
@@ -183,6 +192,8 @@ struct Inner {
     task_ended: tokio::sync::Notify,
     uploads: mpsc::Sender<Outgoing>,
     spool: Mutex<Spool>,
+    /// The spool's bound: what unsettled batches take of it.
+    room: Room,
 }
 
 fn token_path(dir: &std::path::Path) -> PathBuf {
@@ -284,7 +295,8 @@ pub async fn run(
     };
     view.set_worker(format!("{} (#{})", reg.name, reg.worker_id));
     let client = anonymous.with_token(reg.token.clone());
-    let spool = Spool::open(&config.state_dir.join("spool"), config.spool_limit_bytes)?;
+    let spool = Spool::open(&config.state_dir.join("spool"))?;
+    let room = Room::new(config.spool_limit_bytes);
     let pending = spool.pending()?;
     let (tx, rx) = mpsc::channel(256);
     let inner = Arc::new(Inner {
@@ -300,16 +312,24 @@ pub async fn run(
         task_ended: tokio::sync::Notify::new(),
         uploads: tx,
         spool: Mutex::new(spool),
+        room,
     });
     // Uploads stop only after the drain deadline, not at the first signal.
     let upload_stop = CancellationToken::new();
     let uploader = tokio::spawn(uploader(inner.clone(), rx, upload_stop.clone()));
-    // The spool first: what a crash left behind goes out before new work.
+    // The spool first: what a crash left behind goes out before new work,
+    // and takes its room (waiting for acknowledgements when it held more
+    // than the limit now allows).
     if !pending.is_empty() {
         tracing::info!(batches = pending.len(), "replaying the upload spool");
     }
     for (seq, path) in pending {
-        let batch = inner.spool.lock().await.read(&path)?;
+        let (batch, bytes) = inner.spool.lock().await.read(&path)?;
+        let room = tokio::select! {
+            r = inner.room.reserve(bytes) => r?,
+            // Stopped: the rest stays on disk for the next start.
+            () = cancel.cancelled() => break,
+        };
         view.spool_batches.fetch_add(1, Relaxed);
         let _ = inner
             .uploads
@@ -317,6 +337,7 @@ pub async fn run(
                 seq,
                 batch,
                 done: None,
+                room,
             })
             .await;
     }
@@ -349,7 +370,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Claims while fewer than `max_tasks` tasks are fetching. A task waiting
+/// Claims while fewer than `max_tasks` tasks are fetching and the spool is
+/// below its high-water mark ([`Room::above_high_water`]): a worker whose
+/// uploads are not acknowledged fast enough stops taking work. A task waiting
 /// for its log's slot (another task of that log is fetching) does not count,
 /// so the worker goes on claiming other logs' work, up to twice `max_tasks`
 /// tasks held. When a claim gives nothing, the next one waits as long as the
@@ -371,7 +394,14 @@ async fn claim_loop(
             (tasks.len() as u32, waiting as u32)
         };
         let room = claim_room(max, held, waiting);
-        if inner.view.paused.load(Relaxed) || room == 0 {
+        let spool_full = inner.room.above_high_water();
+        if inner.view.paused.load(Relaxed) || room == 0 || spool_full {
+            if spool_full && room > 0 {
+                tracing::debug!(
+                    spool.used_kib = inner.room.used_kib(),
+                    "spool above its high-water mark; no claims until uploads are acknowledged"
+                );
+            }
             sleep_or_cancel(Duration::from_millis(200), cancel).await;
             continue;
         }
@@ -673,6 +703,7 @@ async fn register_task(
         errors: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         rate_limited_at_start: crate::stats::LogStats::get(&slot.ctx.stats.rate_limited),
         cancel: cancel.child_token(),
+        lost: CancellationToken::new(),
         superseded: AtomicBool::new(false),
         waiting: AtomicBool::new(false),
         slot,
@@ -768,7 +799,7 @@ async fn run_task(inner: Arc<Inner>, running: Arc<Running>) {
     } else if outcome.next_index == lease.end && outcome.failure.is_none() {
         match outcome.subtree_hash {
             Some(subtree) => {
-                upload_and_complete(&inner, &lease, &outcome, &matches, Hash32(subtree)).await
+                upload_and_complete(&inner, &running, &outcome, &matches, Hash32(subtree)).await
             }
             None => {
                 // An entry that is not base64 cannot be hashed: the range
@@ -805,13 +836,19 @@ async fn give_back(inner: &Inner, lease: &TaskLease, why: &str) {
 
 /// Uploads every match (and every malformed entry) of a whole range with
 /// its audit path, then completes the task with the range's subtree hash.
+/// Each batch waits for room in the spool (the manager's acknowledgements
+/// make it), so a small spool slows the task down but never drops it. A
+/// task that cannot go on (the spool cannot be written, the manager refused
+/// a batch) is given back at once; one whose lease was lost meanwhile is
+/// left alone.
 async fn upload_and_complete(
     inner: &Inner,
-    lease: &TaskLease,
+    running: &Running,
     outcome: &RangeOutcome,
     matches: &[MatchedEntry],
     subtree: Hash32,
 ) {
+    let lease = &running.lease;
     let width = lease.end - lease.start;
     let first_leaf = outcome.tree.range_hash(0, 1).ok().map(Hash32);
     let mine: Vec<&MatchedEntry> = matches
@@ -819,7 +856,6 @@ async fn upload_and_complete(
         .filter(|m| m.index >= lease.start && m.index < lease.end)
         .collect();
     let mut settled = Vec::new();
-    let mut ok = true;
     for chunk in mine.chunks(inner.config.upload_batch.max(1)) {
         let entries: Vec<UploadEntry> = chunk
             .iter()
@@ -842,21 +878,27 @@ async fn upload_and_complete(
                 first_leaf_hash: first_leaf,
             },
         };
-        match enqueue(inner, batch).await {
-            Ok(rx) => settled.push(rx),
+        match enqueue(inner, batch, &running.lost).await {
+            Ok(Some(rx)) => settled.push(rx),
+            Ok(None) => {
+                tracing::info!(
+                    task.id = lease.task_id,
+                    "lease lost while waiting for room in the spool"
+                );
+                return;
+            }
             Err(e) => {
                 tracing::error!(task.id = lease.task_id, error = %e, "cannot spool uploads");
-                ok = false;
-                break;
+                give_back(inner, lease, &format!("cannot spool uploads: {e}")).await;
+                return;
             }
         }
     }
     for rx in settled {
-        ok &= rx.await.unwrap_or(false);
-    }
-    if !ok {
-        give_back(inner, lease, "uploads could not be delivered").await;
-        return;
+        if !rx.await.unwrap_or(false) {
+            give_back(inner, lease, "uploads could not be delivered").await;
+            return;
+        }
     }
     let real = mine.iter().filter(|m| m.malformed.is_none()).count() as u64;
     let req = CompleteRequest {
@@ -894,10 +936,33 @@ async fn finish_task(inner: &Inner, running: &Arc<Running>) {
     }
 }
 
-/// Spools a batch and hands it to the uploader; the receiver says whether
-/// the manager took it.
-async fn enqueue(inner: &Inner, batch: SpoolBatch) -> Result<oneshot::Receiver<bool>> {
-    let seq = inner.spool.lock().await.push(&batch)?;
+/// Waits for room in the spool, writes the batch there and hands it to the
+/// uploader; the receiver says whether the manager took it. `None` when
+/// `lost` fired while waiting: the lease is gone and nothing was written.
+async fn enqueue(
+    inner: &Inner,
+    batch: SpoolBatch,
+    lost: &CancellationToken,
+) -> Result<Option<oneshot::Receiver<bool>>> {
+    let data = batch.encode()?;
+    let bytes = data.len() as u64;
+    let room = match inner.room.try_reserve(bytes) {
+        Some(room) => room,
+        None => {
+            tracing::debug!(
+                task.id = batch.task_id,
+                bytes,
+                spool.used_kib = inner.room.used_kib(),
+                "spool full; waiting for the manager's acknowledgements"
+            );
+            tokio::select! {
+                biased;
+                () = lost.cancelled() => return Ok(None),
+                r = inner.room.reserve(bytes) => r?,
+            }
+        }
+    };
+    let seq = inner.spool.lock().await.push(&data)?;
     inner.view.spool_batches.fetch_add(1, Relaxed);
     let (done, rx) = oneshot::channel();
     inner
@@ -906,10 +971,11 @@ async fn enqueue(inner: &Inner, batch: SpoolBatch) -> Result<oneshot::Receiver<b
             seq,
             batch,
             done: Some(done),
+            room,
         })
         .await
         .map_err(|_| anyhow::anyhow!("uploader stopped"))?;
-    Ok(rx)
+    Ok(Some(rx))
 }
 
 async fn uploader(inner: Arc<Inner>, mut rx: mpsc::Receiver<Outgoing>, stop: CancellationToken) {
@@ -964,6 +1030,8 @@ async fn uploader(inner: Arc<Inner>, mut rx: mpsc::Receiver<Outgoing>, stop: Can
             tracing::warn!(error = %e, "could not remove a settled spool batch");
         }
         inner.view.spool_batches.fetch_sub(1, Relaxed);
+        // Settled: its room goes to the next batch waiting.
+        drop(out.room);
         if accepted && let Some(r) = inner.tasks.lock().await.get(&out.batch.task_id) {
             r.progress
                 .acknowledge(out.batch.request.entries.iter().map(|e| e.index));

@@ -73,7 +73,9 @@ struct RunArgs {
     /// Matching entries per upload request.
     #[arg(long, env = "CT_UPLOAD_BATCH", default_value_t = 200)]
     upload_batch: usize,
-    /// Largest upload spool on disk, in MiB.
+    /// Largest upload spool on disk, in MiB. When it is full, uploads wait for
+    /// the manager and no task is claimed; a batch larger than the whole
+    /// spool goes alone.
     #[arg(long, env = "CT_SPOOL_MIB", default_value_t = 512)]
     spool_mib: u64,
     /// Seconds shutdown may spend flushing uploads.

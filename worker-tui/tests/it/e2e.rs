@@ -201,7 +201,7 @@ impl Stack {
     }
 
     /// Waits until every planned task is done.
-    async fn wait_done(&self, limit: Duration) {
+    pub(crate) async fn wait_done(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
             let s = self.stats().await;
@@ -257,7 +257,7 @@ impl Stack {
     }
 
     /// Every log's whole tree is verified against its signed head.
-    async fn assert_all_verified(&self) {
+    pub(crate) async fn assert_all_verified(&self) {
         let logs: serde_json::Value = self
             .http
             .get(self.url("/v1/logs"))
@@ -278,6 +278,34 @@ impl Stack {
         }
     }
 
+    /// The sum of a counter (or gauge) over its labels in the manager's
+    /// `/metrics`, e.g. `ctjp_tasks_failed_total`; 0 when absent.
+    pub(crate) async fn manager_metric(&self, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with([' ', '{']))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
+    /// The one text column `sql` selects, from the stack's database.
+    pub(crate) async fn strings(&self, sql: &str) -> Vec<String> {
+        use sqlx::Connection;
+        let mut c = sqlx::MySqlConnection::connect(&self.db_url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+    }
+
     pub(crate) fn truth(&self) -> BTreeSet<(String, u64, String)> {
         let mut out = BTreeSet::new();
         for log in self.sim.truth().logs {
@@ -288,7 +316,7 @@ impl Stack {
         out
     }
 
-    fn assert_truth(&self) {
+    pub(crate) fn assert_truth(&self) {
         let (stored, truth) = (self.stored(), self.truth());
         assert!(!truth.is_empty());
         let missing: Vec<_> = truth.difference(&stored).take(5).collect();

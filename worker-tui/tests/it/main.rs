@@ -8,4 +8,5 @@ mod fleet;
 mod identity;
 mod inspect;
 mod log_traffic;
+mod spool;
 mod tui;
