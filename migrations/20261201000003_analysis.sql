@@ -47,8 +47,9 @@ CREATE TABLE cert_analysis (
 -- carries the final certificate's issuer and serial, so both land here.
 CREATE TABLE issuances (
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    -- SHA-256 of issuer_dn, so the unique key stays short.
-    issuer_key BINARY(32) NOT NULL,
+    -- SHA-256 of issuer_dn, a zero byte and serial: the issuance's identity
+    -- in one short unique key.
+    issuance_key BINARY(32) NOT NULL,
     serial VARCHAR(1024) NOT NULL,
     issuer_dn TEXT NULL,
     issuer_o VARCHAR(255) NULL,
@@ -67,7 +68,7 @@ CREATE TABLE issuances (
     rollup_day INT NULL,
     rollup_ca VARCHAR(255) NULL,
     rollup_bucket VARCHAR(16) NULL,
-    UNIQUE KEY issuances_issuer_serial (issuer_key, serial(255)),
+    UNIQUE KEY issuances_key (issuance_key),
     KEY issuances_names (names_key, not_before),
     KEY issuances_logged (first_logged_at_ms),
     KEY issuances_ca (issuer_o)

@@ -293,6 +293,12 @@ async fn read_and_parse(pool: &MySqlPool) -> u64 {
 
 #[tokio::main]
 async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error")),
+        )
+        .init();
     let n: u64 = std::env::var("BENCH_CERTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -349,6 +355,9 @@ async fn main() {
 
     let mut analyser = Analyser::new(Matcher::default());
     analyser.settle = std::time::Duration::ZERO;
+    if reuse {
+        Analyser::reset(&pool).await.unwrap();
+    }
     let t = Instant::now();
     let report = analyser.run(&pool).await.unwrap();
     let full = t.elapsed().as_secs_f64();

@@ -7,6 +7,7 @@
 //! writes is derived, so `--backfill` throws it away and starts over.
 
 pub mod chain;
+mod issuances;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -167,9 +168,18 @@ impl Analyser {
     /// every stored name with the Public Suffix List, and analyses
     /// everything again.
     pub async fn backfill(&self, pool: &MySqlPool) -> Result<Report> {
-        let mut conn = pool.acquire().await?;
+        Self::reset(pool).await?;
+        let names_updated = self.redo_registered_domains(pool).await?;
+        let mut report = self.run(pool).await?;
+        report.names_updated = names_updated;
+        Ok(report)
+    }
+
+    /// Throws away every derived row: the next run analyses everything.
+    pub async fn reset(pool: &MySqlPool) -> Result<()> {
+        let mut tx = pool.begin().await?;
         sqlx::query("SELECT last_sighting_id FROM analysis_state WHERE id = 1 FOR UPDATE")
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
         for table in [
             "renewals",
@@ -180,18 +190,15 @@ impl Analyser {
             "issuances",
         ] {
             sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await?;
         }
         sqlx::query("UPDATE analysis_state SET last_sighting_id = 0, updated_at = ? WHERE id = 1")
             .bind(crate::db::now_ms())
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
-        drop(conn);
-        let names_updated = self.redo_registered_domains(pool).await?;
-        let mut report = self.run(pool).await?;
-        report.names_updated = names_updated;
-        Ok(report)
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Recomputes `names.registered_domain`; returns the rows changed.
@@ -266,6 +273,13 @@ impl Analyser {
                 .or_insert(*ts);
         }
         let ids: Vec<u64> = earliest.keys().copied().collect();
+        let mut clock = Instant::now();
+        let mut lap = |what: &'static str| {
+            let ms = clock.elapsed().as_millis() as u64;
+            clock = Instant::now();
+            tracing::debug!(phase = what, ms, "analysis batch");
+        };
+        lap("sightings");
         let known: HashMap<u64, (Option<u64>, u64)> = select_in(
             &mut tx,
             "SELECT certificate_id, first_logged_at_ms, issuance_id FROM cert_analysis WHERE certificate_id IN ",
@@ -290,29 +304,29 @@ impl Analyser {
             .into_iter()
             .map(|(id, leaf)| (id, leaf, earliest.get(&id).copied().unwrap_or(0)))
             .collect();
+        lap("read");
         let matcher = self.matcher.clone();
         let facts = tokio::task::spawn_blocking(move || facts_of(&matcher, rows))
             .await
             .map_err(|e| Error::Internal(format!("analysis task: {e}")))?;
         report.certificates = facts.len() as u64;
-
-        let mut touched: HashSet<u64> = HashSet::new();
-        let issuance_of = upsert_issuances(&mut tx, &facts).await?;
-        touched.extend(issuance_of.values().copied());
-        insert_analysis(&mut tx, &facts, &issuance_of).await?;
+        lap("parse");
 
         // Certificates seen again, earlier than before, in another log.
+        let mut moved = Vec::new();
         for (cert, ts) in &earliest {
             if let Some(&(Some(old), issuance)) = known.get(cert)
                 && *ts < old
             {
                 move_first_logged(&mut tx, *cert, old, *ts).await?;
-                touched.insert(issuance);
+                moved.push((issuance, *ts));
             }
         }
-        let touched: Vec<u64> = touched.into_iter().collect();
-        report.issuances_touched = touched.len() as u64;
-        recount_issuances(&mut tx, &touched).await?;
+        let (issuance_of, changed) = issuances::apply(&mut tx, &facts, &moved).await?;
+        report.issuances_touched = changed;
+        lap("issuances");
+        insert_analysis(&mut tx, &facts, &issuance_of).await?;
+        lap("cert_analysis");
         let keys: Vec<[u8; 32]> = facts
             .iter()
             .filter(|f| !f.names.is_empty())
@@ -323,12 +337,14 @@ impl Analyser {
         let (sets, renewals) = rebuild_chains(&mut tx, &keys).await?;
         report.name_sets = sets;
         report.renewals = renewals;
+        lap("chains");
         sqlx::query("UPDATE analysis_state SET last_sighting_id = ?, updated_at = ? WHERE id = 1")
             .bind(newest)
             .bind(crate::db::now_ms())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        lap("commit");
         Ok(report)
     }
 }
@@ -348,85 +364,6 @@ where
         }
         q.push(")");
         out.extend(q.build_query_as::<T>().fetch_all(&mut *conn).await?);
-    }
-    Ok(out)
-}
-
-/// Inserts or completes the issuances of `facts`; returns each
-/// certificate's issuance id.
-async fn upsert_issuances(
-    conn: &mut MySqlConnection,
-    facts: &[Facts],
-) -> Result<HashMap<u64, u64>> {
-    let mut out = HashMap::new();
-    for chunk in facts.chunks(1_000) {
-        if chunk.is_empty() {
-            continue;
-        }
-        let mut q = QueryBuilder::new(
-            "INSERT INTO issuances (issuer_key, serial, issuer_dn, issuer_o, precert_certificate_id, \
-             cert_certificate_id, names_key, names, not_before, not_after, validity_days, spki_sha256, \
-             first_logged_at_ms) ",
-        );
-        q.push_values(chunk, |mut b, f| {
-            let i = &f.info;
-            let precert = f.entry_type == EntryType::Precert;
-            b.push_bind(Sha256::digest(i.issuer.dn.as_bytes()).to_vec())
-                .push_bind(crate::db::clip(&i.serial, ct_db::limits::SERIAL).to_owned())
-                .push_bind(crate::db::clip(&i.issuer.dn, ct_db::limits::TEXT).to_owned())
-                .push_bind(short(&i.issuer.o, SHORT))
-                .push_bind(precert.then_some(f.certificate_id))
-                .push_bind((!precert).then_some(f.certificate_id))
-                .push_bind(names_key(&f.names).to_vec())
-                .push_bind(serde_json::to_string(&f.names).unwrap_or_else(|_| "[]".into()))
-                .push_bind(i.not_before)
-                .push_bind(i.not_after)
-                .push_bind(chain::validity_days(i.not_before, i.not_after))
-                .push_bind(i.spki_sha256.map(|h| h.0.to_vec()))
-                .push_bind(f.first_logged_ms);
-        });
-        q.push(
-            " ON DUPLICATE KEY UPDATE \
-             precert_certificate_id = COALESCE(precert_certificate_id, VALUES(precert_certificate_id)), \
-             cert_certificate_id = COALESCE(cert_certificate_id, VALUES(cert_certificate_id)), \
-             first_logged_at_ms = LEAST(COALESCE(first_logged_at_ms, VALUES(first_logged_at_ms)), \
-                                        COALESCE(VALUES(first_logged_at_ms), first_logged_at_ms))",
-        );
-        q.build().execute(&mut *conn).await?;
-        // Read the ids back by certificate (a twin may have made the row).
-        let mut q = QueryBuilder::new(
-            "SELECT id, precert_certificate_id, cert_certificate_id \
-             FROM issuances WHERE (issuer_key, serial) IN ",
-        );
-        q.push_tuples(chunk, |mut b, f| {
-            b.push_bind(Sha256::digest(f.info.issuer.dn.as_bytes()).to_vec())
-                .push_bind(crate::db::clip(&f.info.serial, ct_db::limits::SERIAL).to_owned());
-        });
-        let rows: Vec<(u64, Option<u64>, Option<u64>)> =
-            q.build_query_as().fetch_all(&mut *conn).await?;
-        let by_key: HashMap<u64, u64> = rows
-            .iter()
-            .flat_map(|(id, p, c)| [p.map(|p| (p, *id)), c.map(|c| (c, *id))])
-            .flatten()
-            .collect();
-        for f in chunk {
-            let id = match by_key.get(&f.certificate_id) {
-                Some(id) => *id,
-                // A second certificate of an (issuer, serial) already taken
-                // by another of the same type: it joins that issuance.
-                None => {
-                    let (id,): (u64,) = sqlx::query_as(
-                        "SELECT id FROM issuances WHERE issuer_key = ? AND serial = ?",
-                    )
-                    .bind(Sha256::digest(f.info.issuer.dn.as_bytes()).to_vec())
-                    .bind(crate::db::clip(&f.info.serial, ct_db::limits::SERIAL))
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    id
-                }
-            };
-            out.insert(f.certificate_id, id);
-        }
     }
     Ok(out)
 }
@@ -506,7 +443,8 @@ async fn add_heat(conn: &mut MySqlConnection, heat: &BTreeMap<(u8, u8, bool), i6
 }
 
 /// A certificate's earliest sighting moved from `old` to `new`: its JST
-/// fields and the heat map follow.
+/// fields and the heat map follow (its issuance follows in
+/// [`issuances::apply`]).
 async fn move_first_logged(
     conn: &mut MySqlConnection,
     certificate_id: u64,
@@ -534,74 +472,7 @@ async fn move_first_logged(
     .bind(certificate_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "UPDATE issuances i JOIN cert_analysis a ON a.issuance_id = i.id \
-         SET i.first_logged_at_ms = LEAST(COALESCE(i.first_logged_at_ms, ?), ?) WHERE a.certificate_id = ?",
-    )
-    .bind(new)
-    .bind(new)
-    .bind(certificate_id)
-    .execute(&mut *conn)
-    .await?;
     add_heat(conn, &heat).await
-}
-
-/// The SQL of an issuance's validity bucket (as [`chain::validity_bucket`]).
-const BUCKET_SQL: &str = "CASE WHEN validity_days IS NULL THEN 'unknown' \
-     WHEN validity_days < 90 THEN 'short' WHEN validity_days = 90 THEN '90' \
-     WHEN validity_days <= 398 THEN '91-398' ELSE 'over-398' END";
-/// The SQL of an issuance's JST day (as [`chain::jst_day`]).
-const DAY_SQL: &str = "FLOOR((first_logged_at_ms + 32400000) / 86400000)";
-
-/// Moves the touched issuances' counts in `rollup_issuances` to where they
-/// belong now (their earliest log time may have moved, a twin may have
-/// arrived): take out what was counted, recount, put it back in.
-async fn recount_issuances(conn: &mut MySqlConnection, ids: &[u64]) -> Result<()> {
-    for chunk in ids.chunks(5_000) {
-        if chunk.is_empty() {
-            continue;
-        }
-        let push_ids = |q: &mut QueryBuilder<'_, sqlx::MySql>| {
-            q.push("(");
-            let mut sep = q.separated(", ");
-            for id in chunk {
-                sep.push_bind(*id);
-            }
-            q.push(")");
-        };
-        let mut q = QueryBuilder::new(
-            "INSERT INTO rollup_issuances (day, ca, bucket, issuances) \
-             SELECT rollup_day, rollup_ca, rollup_bucket, -COUNT(*) FROM issuances \
-             WHERE rollup_day IS NOT NULL AND id IN ",
-        );
-        push_ids(&mut q);
-        q.push(
-            " GROUP BY rollup_day, rollup_ca, rollup_bucket \
-             ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances)",
-        );
-        q.build().execute(&mut *conn).await?;
-        let mut q = QueryBuilder::new(format!(
-            "UPDATE issuances SET rollup_day = {DAY_SQL}, rollup_ca = COALESCE(issuer_o, ''), \
-             rollup_bucket = {BUCKET_SQL} WHERE first_logged_at_ms IS NOT NULL AND id IN "
-        ));
-        push_ids(&mut q);
-        q.build().execute(&mut *conn).await?;
-        let mut q = QueryBuilder::new(
-            "INSERT INTO rollup_issuances (day, ca, bucket, issuances) \
-             SELECT rollup_day, rollup_ca, rollup_bucket, COUNT(*) FROM issuances \
-             WHERE rollup_day IS NOT NULL AND id IN ",
-        );
-        push_ids(&mut q);
-        q.push(
-            " GROUP BY rollup_day, rollup_ca, rollup_bucket \
-             ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances)",
-        );
-        q.build().execute(&mut *conn).await?;
-    }
-    sqlx::query("DELETE FROM rollup_issuances WHERE issuances = 0")
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// Rebuilds the renewal chain and the `name_sets` row of each name set in
@@ -645,13 +516,6 @@ async fn rebuild_chains(conn: &mut MySqlConnection, keys: &[[u8; 32]]) -> Result
                     issuer_o,
                 });
         }
-        let mut q = QueryBuilder::new("DELETE FROM renewals WHERE names_key IN (");
-        let mut sep = q.separated(", ");
-        for k in chunk {
-            sep.push_bind(k.to_vec());
-        }
-        q.push(")");
-        q.build().execute(&mut *conn).await?;
         let mut renewals = Vec::new();
         let mut latest = Vec::new();
         for (key, (names, group)) in groups {
@@ -680,6 +544,13 @@ async fn rebuild_chains(conn: &mut MySqlConnection, keys: &[[u8; 32]]) -> Result
                     .push_bind(flag(r.same_key))
                     .push_bind(flag(r.ca_changed));
             });
+            // An issuance keeps its row once it has a predecessor (an older
+            // one arriving later only gives the first one a row), so the
+            // chain is rewritten in place.
+            q.push(
+                " ON DUPLICATE KEY UPDATE previous_issuance_id = VALUES(previous_issuance_id), \
+                 gap_days = VALUES(gap_days), same_key = VALUES(same_key), ca_changed = VALUES(ca_changed)",
+            );
             q.build().execute(&mut *conn).await?;
         }
         for part in latest.chunks(1_000) {

@@ -1,0 +1,279 @@
+//! Issuances of one batch: a precertificate and its final certificate (same
+//! issuer DN and serial) become one row. Everything is merged in memory and
+//! written with one statement per thousand rows; the rollup of issuances per
+//! day, CA and validity bucket moves with it (what an issuance was counted
+//! under is kept on its row, so a move takes it out there and puts it in
+//! here). The analysis job is the only writer (it holds `analysis_state`'s
+//! row lock), so new rows take ids it assigns.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ct_core::cert::CertInfo;
+use ct_core::leaf::EntryType;
+use sha2::{Digest, Sha256};
+use sqlx::{MySqlConnection, QueryBuilder};
+
+use super::{Facts, SHORT, chain, names_key, short};
+use crate::error::Result;
+
+const ROWS: usize = 1_000;
+
+/// An issuance's identity: SHA-256 of the issuer DN, a zero byte and the
+/// serial (a precertificate's TBS names its final certificate's issuer).
+pub fn issuance_key(info: &CertInfo) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(info.issuer.dn.as_bytes());
+    h.update([0]);
+    h.update(info.serial.as_bytes());
+    h.finalize().to_vec()
+}
+
+/// Where the rollup counts an issuance: (JST day, CA, validity bucket).
+type Counted = (i64, String, String);
+
+fn counted(
+    first_logged: Option<u64>,
+    issuer_o: &Option<String>,
+    days: Option<i64>,
+) -> Option<Counted> {
+    Some((
+        chain::jst_day(first_logged?),
+        crate::db::clip(issuer_o.as_deref().unwrap_or_default(), SHORT).to_owned(),
+        chain::validity_bucket(days).to_owned(),
+    ))
+}
+
+/// A new issuance, merged from this batch's certificates.
+struct Draft<'a> {
+    info: &'a CertInfo,
+    names: &'a [String],
+    precert: Option<u64>,
+    cert: Option<u64>,
+    first_logged: u64,
+}
+
+/// What is stored of an existing issuance.
+#[derive(sqlx::FromRow)]
+struct Stored {
+    id: u64,
+    issuance_key: Vec<u8>,
+    issuer_o: Option<String>,
+    validity_days: Option<i32>,
+    precert_certificate_id: Option<u64>,
+    cert_certificate_id: Option<u64>,
+    first_logged_at_ms: Option<u64>,
+    rollup_day: Option<i32>,
+    rollup_ca: Option<String>,
+    rollup_bucket: Option<String>,
+}
+
+const STORED: &str = "SELECT id, issuance_key, issuer_o, validity_days, precert_certificate_id, \
+     cert_certificate_id, first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket FROM issuances WHERE ";
+
+/// Files `facts` under their issuances and applies `moved` (an issuance's
+/// certificate was seen earlier than before: issuance id, new time).
+/// Returns each certificate's issuance id and how many issuances changed.
+pub async fn apply(
+    conn: &mut MySqlConnection,
+    facts: &[Facts],
+    moved: &[(u64, u64)],
+) -> Result<(HashMap<u64, u64>, u64)> {
+    let mut drafts: BTreeMap<Vec<u8>, Draft<'_>> = BTreeMap::new();
+    for f in facts {
+        let d = drafts
+            .entry(issuance_key(&f.info))
+            .or_insert_with(|| Draft {
+                info: &f.info,
+                names: &f.names,
+                precert: None,
+                cert: None,
+                first_logged: f.first_logged_ms,
+            });
+        let slot = if f.entry_type == EntryType::Precert {
+            &mut d.precert
+        } else {
+            &mut d.cert
+        };
+        slot.get_or_insert(f.certificate_id);
+        d.first_logged = d.first_logged.min(f.first_logged_ms);
+    }
+    // What is stored already, by key and by id.
+    let keys: Vec<&Vec<u8>> = drafts.keys().collect();
+    let mut stored: HashMap<Vec<u8>, Stored> = HashMap::new();
+    for chunk in keys.chunks(ROWS) {
+        let mut q = QueryBuilder::new(STORED);
+        q.push("issuance_key IN (");
+        let mut sep = q.separated(", ");
+        for k in chunk {
+            sep.push_bind(k.to_vec());
+        }
+        q.push(")");
+        for s in q.build_query_as::<Stored>().fetch_all(&mut *conn).await? {
+            stored.insert(s.issuance_key.clone(), s);
+        }
+    }
+    let mut moved_to: HashMap<u64, u64> = HashMap::new();
+    for (id, ts) in moved {
+        moved_to
+            .entry(*id)
+            .and_modify(|t| *t = (*t).min(*ts))
+            .or_insert(*ts);
+    }
+    let moved_ids: Vec<u64> = moved_to.keys().copied().collect();
+    for chunk in moved_ids.chunks(ROWS) {
+        let mut q = QueryBuilder::new(STORED);
+        q.push("id IN (");
+        let mut sep = q.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+        for s in q.build_query_as::<Stored>().fetch_all(&mut *conn).await? {
+            stored.entry(s.issuance_key.clone()).or_insert(s);
+        }
+    }
+
+    let mut deltas: BTreeMap<Counted, i64> = BTreeMap::new();
+    let mut of_cert = HashMap::new();
+    // Existing issuances: merge, recount.
+    let mut updates = Vec::new();
+    for s in stored.values() {
+        let d = drafts.get(&s.issuance_key);
+        let precert = s.precert_certificate_id.or(d.and_then(|d| d.precert));
+        let cert = s.cert_certificate_id.or(d.and_then(|d| d.cert));
+        let first = [
+            s.first_logged_at_ms,
+            d.map(|d| d.first_logged),
+            moved_to.get(&s.id).copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let old = match (&s.rollup_day, &s.rollup_ca, &s.rollup_bucket) {
+            (Some(day), Some(ca), Some(bucket)) => {
+                Some((i64::from(*day), ca.clone(), bucket.clone()))
+            }
+            _ => None,
+        };
+        let new = counted(first, &s.issuer_o, s.validity_days.map(i64::from));
+        if let Some(d) = d {
+            for c in [d.precert, d.cert].into_iter().flatten() {
+                of_cert.insert(c, s.id);
+            }
+        }
+        let unchanged = precert == s.precert_certificate_id
+            && cert == s.cert_certificate_id
+            && first == s.first_logged_at_ms
+            && old == new;
+        if unchanged {
+            continue;
+        }
+        if let Some(o) = &old {
+            *deltas.entry(o.clone()).or_default() -= 1;
+        }
+        if let Some(n) = &new {
+            *deltas.entry(n.clone()).or_default() += 1;
+        }
+        updates.push((s.id, precert, cert, first, new));
+    }
+    for chunk in updates.chunks(ROWS) {
+        // Every column without a default gets a placeholder: the id exists,
+        // so only the columns named after UPDATE change.
+        let mut q = QueryBuilder::new(
+            "INSERT INTO issuances (id, issuance_key, serial, names_key, names, precert_certificate_id, \
+             cert_certificate_id, first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket) ",
+        );
+        q.push_values(chunk, |mut b, (id, precert, cert, first, new)| {
+            b.push_bind(*id)
+                .push_bind(Vec::<u8>::new())
+                .push_bind("")
+                .push_bind(Vec::<u8>::new())
+                .push_bind("[]")
+                .push_bind(*precert)
+                .push_bind(*cert)
+                .push_bind(*first)
+                .push_bind(new.as_ref().map(|c| c.0))
+                .push_bind(new.as_ref().map(|c| c.1.clone()))
+                .push_bind(new.as_ref().map(|c| c.2.clone()));
+        });
+        q.push(
+            " ON DUPLICATE KEY UPDATE precert_certificate_id = VALUES(precert_certificate_id), \
+             cert_certificate_id = VALUES(cert_certificate_id), first_logged_at_ms = VALUES(first_logged_at_ms), \
+             rollup_day = VALUES(rollup_day), rollup_ca = VALUES(rollup_ca), rollup_bucket = VALUES(rollup_bucket)",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    let mut changed = updates.len() as u64;
+
+    // New issuances take the next ids.
+    let (max,): (Option<u64>,) = sqlx::query_as("SELECT MAX(id) FROM issuances")
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut next = max.unwrap_or(0);
+    let mut fresh = Vec::new();
+    for (key, d) in &drafts {
+        if stored.contains_key(key) {
+            continue;
+        }
+        next += 1;
+        for c in [d.precert, d.cert].into_iter().flatten() {
+            of_cert.insert(c, next);
+        }
+        let days = chain::validity_days(d.info.not_before, d.info.not_after);
+        let c = counted(Some(d.first_logged), &d.info.issuer.o, days);
+        if let Some(c) = &c {
+            *deltas.entry(c.clone()).or_default() += 1;
+        }
+        fresh.push((next, key, d, days, c));
+    }
+    changed += fresh.len() as u64;
+    for chunk in fresh.chunks(ROWS) {
+        let mut q = QueryBuilder::new(
+            "INSERT INTO issuances (id, issuance_key, serial, issuer_dn, issuer_o, precert_certificate_id, \
+             cert_certificate_id, names_key, names, not_before, not_after, validity_days, spki_sha256, \
+             first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket) ",
+        );
+        q.push_values(chunk, |mut b, (id, key, d, days, c)| {
+            let i = d.info;
+            b.push_bind(*id)
+                .push_bind(key.to_vec())
+                .push_bind(crate::db::clip(&i.serial, ct_db::limits::SERIAL).to_owned())
+                .push_bind(crate::db::clip(&i.issuer.dn, ct_db::limits::TEXT).to_owned())
+                .push_bind(short(&i.issuer.o, SHORT))
+                .push_bind(d.precert)
+                .push_bind(d.cert)
+                .push_bind(names_key(d.names).to_vec())
+                .push_bind(serde_json::to_string(d.names).unwrap_or_else(|_| "[]".into()))
+                .push_bind(i.not_before)
+                .push_bind(i.not_after)
+                .push_bind(*days)
+                .push_bind(i.spki_sha256.map(|h| h.0.to_vec()))
+                .push_bind(d.first_logged)
+                .push_bind(c.as_ref().map(|c| c.0))
+                .push_bind(c.as_ref().map(|c| c.1.clone()))
+                .push_bind(c.as_ref().map(|c| c.2.clone()));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+
+    deltas.retain(|_, n| *n != 0);
+    let shrank = deltas.values().any(|n| *n < 0);
+    let deltas: Vec<_> = deltas.into_iter().collect();
+    for chunk in deltas.chunks(ROWS) {
+        let mut q = QueryBuilder::new("INSERT INTO rollup_issuances (day, ca, bucket, issuances) ");
+        q.push_values(chunk, |mut b, ((day, ca, bucket), n)| {
+            b.push_bind(*day)
+                .push_bind(ca.clone())
+                .push_bind(bucket.clone())
+                .push_bind(*n);
+        });
+        q.push(" ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances)");
+        q.build().execute(&mut *conn).await?;
+    }
+    if shrank {
+        sqlx::query("DELETE FROM rollup_issuances WHERE issuances = 0")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok((of_cert, changed))
+}
