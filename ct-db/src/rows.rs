@@ -18,6 +18,9 @@ pub struct TaskRow {
     pub priority: i32,
     pub lease_holder: Option<u64>,
     pub lease_expires_at: Option<i64>,
+    /// When the current lease began (Unix ms); `None` when not leased, or
+    /// leased before the time was recorded.
+    pub leased_at: Option<i64>,
     pub lease_entries: u64,
     pub lease_matches: u64,
     pub lease_errors: u64,
@@ -36,7 +39,7 @@ pub struct TaskRow {
 
 /// The column list of [`TaskRow`].
 pub const TASK_COLUMNS: &str = "id, log_id, start_index, end_index, state, next_index, enabled, priority, \
-    lease_holder, lease_expires_at, lease_entries, lease_matches, lease_errors, lease_rate_limited, \
+    lease_holder, lease_expires_at, leased_at, lease_entries, lease_matches, lease_errors, lease_rate_limited, \
     check_of, completed_by, proof_state, proof_hash, proof_tree_size, check_state, audit_state, \
     fault_hash, fault_worker, fault_address";
 

@@ -109,6 +109,25 @@ db_enum!(
 );
 
 db_enum!(
+    /// How a lease ended (`task_outcomes.outcome`). Every lease ends in
+    /// exactly one of these, recorded by the transition that ends it.
+    TaskOutcome {
+        /// `complete`: the range is done and proven.
+        Completed => "completed",
+        /// The worker gave the task back (`fail`).
+        Failed => "failed",
+        /// No progress within the lease time: the reaper returned it.
+        Expired => "expired",
+        /// The worker's subtree hash is not the log's.
+        Refused => "refused",
+        /// The manager ended the lease: its worker was revoked, flagged or
+        /// replaced by a new registration, or its range was redone or found
+        /// to be the log's fault.
+        Released => "released",
+    }
+);
+
+db_enum!(
     /// `logs.kind`.
     LogKind {
         Rfc6962 => "rfc6962",
@@ -166,6 +185,9 @@ mod tests {
         }
         for s in ProofState::ALL {
             assert_eq!(s.as_str().parse::<ProofState>(), Ok(*s));
+        }
+        for s in TaskOutcome::ALL {
+            assert_eq!(s.as_str().parse::<TaskOutcome>(), Ok(*s));
         }
         assert!("".parse::<TaskState>().is_err());
         assert!("Done".parse::<TaskState>().is_err());

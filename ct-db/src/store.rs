@@ -13,7 +13,8 @@
 //! ```
 //! A lease that ends without `complete` always returns the task whole:
 //! nothing a worker reports moves the point from which matches are
-//! required.
+//! required. Every lease that ends is counted once, by the transition that
+//! ends it and in its transaction, in `task_outcomes` ([`crate::ops`]).
 
 mod checks;
 mod claim;

@@ -45,6 +45,10 @@ pub struct Config {
     pub audit_interval: Option<Duration>,
     /// How often the analysis job runs; `None` disables it (`ct-manager analyse` still runs it).
     pub analyse_interval: Option<Duration>,
+    /// How often each log's progress and the leaderboard are recorded for
+    /// the operations history (idempotent per hour and per day); `None`
+    /// disables the loop (`POST /v1/admin/ops/snapshot` still takes one).
+    pub snapshot_interval: Option<Duration>,
     /// Registration needs this secret when set (closed deployments).
     pub registration_secret: Option<String>,
     /// New names per client address, and new machines per name (whatever
@@ -83,6 +87,7 @@ impl Default for Config {
             audit_share: 0.001,
             audit_interval: Some(Duration::from_secs(10)),
             analyse_interval: None,
+            snapshot_interval: None,
             registration_secret: None,
             registrations_per_hour: 30,
             client_address_header: None,
@@ -116,6 +121,7 @@ impl fmt::Debug for Config {
             .field("audit_share", &self.audit_share)
             .field("audit_interval", &self.audit_interval)
             .field("analyse_interval", &self.analyse_interval)
+            .field("snapshot_interval", &self.snapshot_interval)
             .field(
                 "registration_secret",
                 &self.registration_secret.as_ref().map(|_| "<redacted>"),

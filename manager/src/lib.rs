@@ -1,7 +1,7 @@
 //! `ct-manager` as a library: the axum application over MySQL that plans,
 //! leases, scales and ingests. [`app`] builds the router, [`serve`] runs it
-//! with the background loops (tree-head poller and planner, lease reaper)
-//! until a shutdown future resolves.
+//! with the background loops (tree-head poller and planner, lease reaper,
+//! audits, analysis, operations snapshots) until a shutdown future resolves.
 
 pub mod analyse;
 pub mod audit;
@@ -20,6 +20,7 @@ pub mod planner;
 pub mod poller;
 pub mod routes;
 pub mod scaling;
+pub mod snapshots;
 pub mod tasks;
 pub mod verify;
 
@@ -107,6 +108,13 @@ pub async fn serve(
         loops.push(tokio::spawn(analyse::analyse_loop(
             state.pool.clone(),
             analyser,
+            every,
+            stop_rx.clone(),
+        )));
+    }
+    if let Some(every) = state.config.snapshot_interval {
+        loops.push(tokio::spawn(snapshots::snapshot_loop(
+            state.clone(),
             every,
             stop_rx.clone(),
         )));

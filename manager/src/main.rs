@@ -157,6 +157,10 @@ struct ServeArgs {
     /// Seconds between runs of the analysis job (0 disables it).
     #[arg(long, env = "CT_ANALYSE_SECS", default_value_t = 60)]
     analyse_secs: u64,
+    /// Seconds between snapshots of every log's progress and of the
+    /// leaderboard for the operations history (0 disables them).
+    #[arg(long, env = "CT_SNAPSHOT_SECS", default_value_t = 300)]
+    snapshot_secs: u64,
 }
 
 fn secs(n: u64) -> Option<Duration> {
@@ -237,6 +241,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 default_entries_per_request: args.default_entries_per_request,
                 idle_claim: Duration::from_secs(args.idle_claim_secs.clamp(1, 3600)),
                 analyse_interval: secs(args.analyse_secs),
+                snapshot_interval: secs(args.snapshot_secs),
                 ..Config::default()
             };
             create_database(&url).await?;

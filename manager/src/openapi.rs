@@ -14,7 +14,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use crate::routes::{admin, public, tasks, upload, workers};
+use crate::routes::{admin, ops, public, tasks, upload, workers};
 
 /// The security schemes: a worker's token (from `POST /v1/workers/register`)
 /// and the admin token (`--admin-token`), both as `Authorization: Bearer`.
@@ -107,6 +107,11 @@ impl Modify for MethodNotAllowed {
         public::stats,
         public::workers,
         openapi_json,
+        ops::summary,
+        ops::outcomes,
+        ops::progress,
+        ops::leases,
+        ops::ranks,
         workers::register,
         tasks::claim,
         tasks::heartbeat,
@@ -124,6 +129,9 @@ impl Modify for MethodNotAllowed {
         admin::expire_leases,
         admin::verify_now,
         admin::flagged,
+        ops::admin_leases,
+        ops::admin_leaderboard,
+        ops::admin_snapshot,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerTokens, &MethodNotAllowed),

@@ -3,6 +3,7 @@
 //! rejection into our JSON error shape.
 
 pub mod admin;
+pub mod ops;
 pub mod public;
 pub mod tasks;
 pub mod upload;
@@ -125,6 +126,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stats", get(public::stats))
         .route("/v1/workers", get(public::workers))
         .route("/v1/openapi.json", get(crate::openapi::openapi_json))
+        .route("/v1/ops/summary", get(ops::summary))
+        .route("/v1/ops/outcomes", get(ops::outcomes))
+        .route("/v1/ops/progress", get(ops::progress))
+        .route("/v1/ops/leases", get(ops::leases))
+        .route("/v1/ops/ranks", get(ops::ranks))
         .route("/v1/workers/register", post(workers::register))
         .route("/v1/tasks/claim", post(tasks::claim))
         .route("/v1/heartbeat", post(tasks::heartbeat))
@@ -141,6 +147,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/leases/expire", post(admin::expire_leases))
         .route("/v1/admin/verify", post(admin::verify_now))
         .route("/v1/admin/flagged", get(admin::flagged))
+        .route("/v1/admin/ops/leases", get(ops::admin_leases))
+        .route("/v1/admin/ops/leaderboard", get(ops::admin_leaderboard))
+        .route("/v1/admin/ops/snapshot", post(ops::admin_snapshot))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -10,7 +10,7 @@ use ct_core::protocol::Hash32;
 use crate::error::{Result, retrying};
 use crate::limits::now_ms;
 use crate::rows::{TASK_COLUMNS, TaskRow};
-use crate::states::{AuditState, CheckState, TaskState};
+use crate::states::{AuditState, CheckState, TaskOutcome, TaskState};
 
 use super::lease::release;
 use super::{TaskStore, lock_one, lock_tasks};
@@ -98,7 +98,14 @@ impl TaskStore {
                 }
                 Some(c) => {
                     if c.state == TaskState::Leased {
-                        release(&mut tx, &c, "the checked range was redone", None).await?;
+                        release(
+                            &mut tx,
+                            &c,
+                            "the checked range was redone",
+                            None,
+                            TaskOutcome::Released,
+                        )
+                        .await?;
                     }
                     // The range was redone (after a refusal or a flag): check again, from scratch.
                     sqlx::query(

@@ -192,12 +192,15 @@ impl TaskStore {
         }
         let list = placeholders(ids.len());
         let sql = format!(
-            "UPDATE tasks SET state = 'leased', lease_holder = ?, lease_expires_at = ?, \
+            "UPDATE tasks SET state = 'leased', lease_holder = ?, lease_expires_at = ?, leased_at = ?, \
              lease_from = start_index, next_index = start_index, attempts = attempts + 1, \
              lease_entries = 0, lease_matches = 0, lease_errors = 0, lease_rate_limited = 0 \
              WHERE state = 'pending' AND id IN ({list})"
         );
-        let mut update = sqlx::query(&sql).bind(who.worker_id).bind(self.expiry());
+        let mut update = sqlx::query(&sql)
+            .bind(who.worker_id)
+            .bind(self.expiry())
+            .bind(now);
         for id in &ids {
             update = update.bind(id);
         }

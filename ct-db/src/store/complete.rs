@@ -9,8 +9,9 @@ use ct_core::protocol::{CompleteRequest, ErrorCode, Hash32};
 
 use crate::error::{Error, Refusal, Result, retrying};
 use crate::limits::{ERROR_TEXT, clip, now_ms};
+use crate::ops::record_outcome;
 use crate::rows::TaskRow;
-use crate::states::TaskState;
+use crate::states::{TaskOutcome, TaskState};
 
 use super::lease::{check_counts, release};
 use super::{Delta, TaskStore, fold_totals, lock_one, record_stats};
@@ -116,7 +117,7 @@ impl TaskStore {
             "UPDATE tasks SET state = 'done', next_index = end_index, \
              {}, \
              lease_entries = 0, lease_matches = 0, lease_errors = 0, lease_rate_limited = 0, \
-             lease_expires_at = NULL, subtree_hash = ?, completed_at = ?, completed_by = ?, \
+             lease_expires_at = NULL, leased_at = NULL, subtree_hash = ?, completed_at = ?, completed_by = ?, \
              proof_hash = ?, proof_state = 'verified', proof_tree_size = ?, proof_error = NULL, \
              proof_checked_at = ?, unproven_uploads = 0, fault_hash = NULL, fault_worker = NULL, \
              fault_address = NULL, last_error = NULL WHERE id = ?",
@@ -157,6 +158,7 @@ impl TaskStore {
         .bind(t.log_id)
         .execute(&mut *tx)
         .await?;
+        record_outcome(&mut tx, &t, TaskOutcome::Completed, now).await?;
         tx.commit().await?;
         Ok(t)
     }
@@ -183,7 +185,14 @@ impl TaskStore {
                 && t.fault_worker.is_some_and(|w| w != worker_id)
                 && t.fault_address.as_deref().is_some_and(|a| a != address);
             let first = t.fault_worker;
-            release(&mut tx, &t, &format!("refused the result of worker {worker_id}"), Some(worker_id)).await?;
+            release(
+                &mut tx,
+                &t,
+                &format!("refused the result of worker {worker_id}"),
+                Some(worker_id),
+                TaskOutcome::Refused,
+            )
+            .await?;
             sqlx::query(
                 "UPDATE tasks SET fault_hash = ?, fault_worker = ?, fault_address = ?, proof_error = ?, \
                  mismatches = mismatches + 1 WHERE id = ?",
@@ -226,7 +235,7 @@ impl TaskStore {
                 return Ok(());
             }
             if t.state == TaskState::Leased {
-                release(&mut tx, &t, "the log's fault", None).await?;
+                release(&mut tx, &t, "the log's fault", None, TaskOutcome::Released).await?;
             }
             sqlx::query(
                 "UPDATE tasks SET state = 'log_fault', last_error = 'the log serves bytes that are not in its tree' \

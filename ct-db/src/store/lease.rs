@@ -10,8 +10,9 @@ use sqlx::MySqlConnection;
 
 use crate::error::{Error, Refusal, Result, retrying};
 use crate::limits::{ERROR_TEXT, clip, now_ms};
+use crate::ops::record_outcome;
 use crate::rows::TaskRow;
-use crate::states::TaskState;
+use crate::states::{TaskOutcome, TaskState};
 
 use super::{Delta, TaskStore, fold_totals, lock_one, lock_tasks, rate_limit_cap, record_stats};
 
@@ -189,7 +190,7 @@ impl TaskStore {
             if !t.leased_to(worker_id) {
                 return Err(Error::not_leased(task_id));
             }
-            release(&mut tx, &t, reason, None).await?;
+            release(&mut tx, &t, reason, None, TaskOutcome::Failed).await?;
             sqlx::query(
                 "INSERT INTO worker_cooldowns (worker_id, log_id, failures, until_ms, reason) VALUES (?, ?, 1, 0, ?) \
                  ON DUPLICATE KEY UPDATE failures = failures + 1, reason = VALUES(reason)",
@@ -269,7 +270,7 @@ impl TaskStore {
             if t.state != TaskState::Leased || t.lease_expires_at.is_none_or(|e| e >= bound) {
                 return Ok(false);
             }
-            release(&mut tx, &t, "lease expired", None).await?;
+            release(&mut tx, &t, "lease expired", None, TaskOutcome::Expired).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -311,7 +312,7 @@ impl TaskStore {
                 if !t.leased_to(worker_id) {
                     return Ok(false);
                 }
-                release(&mut tx, &t, reason, None).await?;
+                release(&mut tx, &t, reason, None, TaskOutcome::Released).await?;
                 tx.commit().await?;
                 Ok(true)
             })
@@ -323,19 +324,21 @@ impl TaskStore {
 }
 
 /// Ends the lease of locked row `t` without completion: the task returns to
-/// the pool whole, the lease's counts are added to the task's totals, and
-/// the matches this lease recorded for checks are forgotten. With
-/// `exclude`, that worker may not claim the task again.
+/// the pool whole, the lease's counts are added to the task's totals, the
+/// matches this lease recorded for checks are forgotten, and the lease's
+/// end is counted as `outcome`. With `exclude`, that worker may not claim
+/// the task again.
 pub(super) async fn release(
     conn: &mut MySqlConnection,
     t: &TaskRow,
     reason: &str,
     exclude: Option<u64>,
+    outcome: TaskOutcome,
 ) -> Result<()> {
     sqlx::query(&format!(
         "UPDATE tasks SET state = 'pending', next_index = start_index, {}, \
          lease_entries = 0, lease_matches = 0, lease_errors = 0, lease_rate_limited = 0, \
-         lease_holder = NULL, lease_expires_at = NULL, lease_from = NULL, \
+         lease_holder = NULL, lease_expires_at = NULL, lease_from = NULL, leased_at = NULL, \
          exclude_worker = COALESCE(?, exclude_worker), last_error = ? WHERE id = ?",
         fold_totals([
             "lease_entries",
@@ -356,5 +359,5 @@ pub(super) async fn release(
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
+    record_outcome(conn, t, outcome, now_ms()).await
 }

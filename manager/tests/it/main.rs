@@ -13,5 +13,6 @@ mod identity;
 mod integrity;
 mod loglist;
 mod openapi;
+mod operations;
 mod poll;
 mod requests;
