@@ -96,7 +96,9 @@ CREATE TABLE name_sets (
     issuances INT UNSIGNED NOT NULL,
     first_not_before BIGINT NULL,
     latest_issuance_id BIGINT UNSIGNED NOT NULL,
+    latest_not_before BIGINT NULL,
     latest_not_after BIGINT NULL,
+    latest_spki_sha256 BINARY(32) NULL,
     latest_issuer_o VARCHAR(255) NULL,
     KEY name_sets_latest (latest_not_after)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;

@@ -13,7 +13,8 @@ use ct_core::leaf::EntryType;
 use sha2::{Digest, Sha256};
 use sqlx::{MySqlConnection, QueryBuilder};
 
-use super::{Facts, SHORT, chain, names_key, short};
+use super::chain::{self, Link};
+use super::{Facts, SHORT, names_key, short};
 use crate::error::Result;
 
 const ROWS: usize = 1_000;
@@ -26,6 +27,14 @@ pub fn issuance_key(info: &CertInfo) -> Vec<u8> {
     h.update([0]);
     h.update(info.serial.as_bytes());
     h.finalize().to_vec()
+}
+
+/// A new issuance of a set of .jp names.
+pub struct Fresh {
+    pub names_key: Vec<u8>,
+    /// JSON array of the names.
+    pub names: String,
+    pub link: Link,
 }
 
 /// Where the rollup counts an issuance: (JST day, CA, validity bucket).
@@ -72,12 +81,13 @@ const STORED: &str = "SELECT id, issuance_key, issuer_o, validity_days, precert_
 
 /// Files `facts` under their issuances and applies `moved` (an issuance's
 /// certificate was seen earlier than before: issuance id, new time).
-/// Returns each certificate's issuance id and how many issuances changed.
+/// Returns each certificate's issuance id, how many issuances changed, and
+/// the new issuances of a set of .jp names (for the renewal chains).
 pub async fn apply(
     conn: &mut MySqlConnection,
     facts: &[Facts],
     moved: &[(u64, u64)],
-) -> Result<(HashMap<u64, u64>, u64)> {
+) -> Result<(HashMap<u64, u64>, u64, Vec<Fresh>)> {
     let mut drafts: BTreeMap<Vec<u8>, Draft<'_>> = BTreeMap::new();
     for f in facts {
         let d = drafts
@@ -275,5 +285,20 @@ pub async fn apply(
             .execute(&mut *conn)
             .await?;
     }
-    Ok((of_cert, changed))
+    let fresh = fresh
+        .iter()
+        .filter(|(_, _, d, _, _)| !d.names.is_empty())
+        .map(|(id, _, d, _, _)| Fresh {
+            names_key: names_key(d.names).to_vec(),
+            names: serde_json::to_string(d.names).unwrap_or_else(|_| "[]".into()),
+            link: Link {
+                id: *id,
+                not_before: d.info.not_before,
+                not_after: d.info.not_after,
+                spki_sha256: d.info.spki_sha256.map(|h| h.0.to_vec()),
+                issuer_o: short(&d.info.issuer.o, SHORT),
+            },
+        })
+        .collect();
+    Ok((of_cert, changed, fresh))
 }

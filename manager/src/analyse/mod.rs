@@ -7,9 +7,10 @@
 //! writes is derived, so `--backfill` throws it away and starts over.
 
 pub mod chain;
+mod chains;
 mod issuances;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use ct_core::cert::{CertInfo, extract};
@@ -21,7 +22,6 @@ use sqlx::{MySqlConnection, MySqlPool, QueryBuilder};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
-use chain::Link;
 
 /// Sightings read per transaction.
 pub const DEFAULT_BATCH: u32 = 5_000;
@@ -62,6 +62,15 @@ pub struct Analyser {
     /// Only sightings stored at least this long ago: an ingest transaction
     /// that took an id earlier but committed later is not skipped.
     pub settle: Duration,
+}
+
+/// A batch read and parsed, not yet written.
+pub struct Prepared {
+    after: u64,
+    newest: u64,
+    sightings: u64,
+    earliest: BTreeMap<u64, u64>,
+    facts: Vec<Facts>,
 }
 
 /// What one certificate's analysis yields.
@@ -155,13 +164,54 @@ impl Analyser {
     /// caught up.
     pub async fn run(&self, pool: &MySqlPool) -> Result<Report> {
         let mut total = Report::default();
+        let mut from = self.watermark(pool).await?;
+        let mut next = self.prefetch(pool, from);
         loop {
-            let r = self.batch(pool).await?;
-            if r.sightings == 0 {
+            let prepared = next
+                .await
+                .map_err(|e| Error::Internal(format!("analysis prefetch: {e}")))??;
+            let Some(prepared) = prepared else {
                 return Ok(total);
+            };
+            // The next batch is read and parsed while this one is written.
+            let newest = prepared.newest;
+            next = self.prefetch(pool, newest);
+            match self.apply(pool, prepared).await? {
+                Some(r) => total.add(&r),
+                None => {
+                    // Someone else moved the analysis on: start from there.
+                    next.abort();
+                    from = self.watermark(pool).await?;
+                    next = self.prefetch(pool, from);
+                }
             }
-            total.add(&r);
         }
+    }
+
+    /// One batch from where the analysis stands.
+    pub async fn batch(&self, pool: &MySqlPool) -> Result<Report> {
+        let from = self.watermark(pool).await?;
+        match self.prepare(pool, from).await? {
+            Some(p) => Ok(self.apply(pool, p).await?.unwrap_or_default()),
+            None => Ok(Report::default()),
+        }
+    }
+
+    async fn watermark(&self, pool: &MySqlPool) -> Result<u64> {
+        let (last,): (u64,) =
+            sqlx::query_as("SELECT last_sighting_id FROM analysis_state WHERE id = 1")
+                .fetch_one(pool)
+                .await?;
+        Ok(last)
+    }
+
+    fn prefetch(
+        &self,
+        pool: &MySqlPool,
+        after: u64,
+    ) -> tokio::task::JoinHandle<Result<Option<Prepared>>> {
+        let (me, pool) = (self.clone(), pool.clone());
+        tokio::spawn(async move { me.prepare(&pool, after).await })
     }
 
     /// Throws away every derived row, recomputes the registered domain of
@@ -238,31 +288,23 @@ impl Analyser {
         }
     }
 
-    /// One transaction: the next `batch` settled sightings.
-    pub async fn batch(&self, pool: &MySqlPool) -> Result<Report> {
-        let mut tx = pool.begin().await?;
-        let (last,): (u64,) =
-            sqlx::query_as("SELECT last_sighting_id FROM analysis_state WHERE id = 1 FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
+    /// Reads and parses the `batch` settled sightings after `after`,
+    /// without locks (CPU and reads, overlapping the previous batch's writes).
+    pub async fn prepare(&self, pool: &MySqlPool, after: u64) -> Result<Option<Prepared>> {
         let settled_before = crate::db::now_ms()
             .saturating_sub(i64::try_from(self.settle.as_millis()).unwrap_or(i64::MAX));
+        let mut conn = pool.acquire().await?;
         let sightings: Vec<(u64, u64, u64)> = sqlx::query_as(
             "SELECT id, certificate_id, timestamp_ms FROM sightings \
              WHERE id > ? AND created_at <= ? ORDER BY id LIMIT ?",
         )
-        .bind(last)
+        .bind(after)
         .bind(settled_before)
         .bind(self.batch.max(1))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await?;
         let Some(&(newest, _, _)) = sightings.last() else {
-            return Ok(Report::default());
-        };
-        let mut report = Report {
-            sightings: sightings.len() as u64,
-            batches: 1,
-            ..Report::default()
+            return Ok(None);
         };
         // The earliest CT timestamp per certificate in this batch.
         let mut earliest: BTreeMap<u64, u64> = BTreeMap::new();
@@ -273,13 +315,73 @@ impl Analyser {
                 .or_insert(*ts);
         }
         let ids: Vec<u64> = earliest.keys().copied().collect();
+        let known: Vec<(u64,)> = select_in(
+            &mut conn,
+            "SELECT certificate_id FROM cert_analysis WHERE certificate_id IN ",
+            &ids,
+        )
+        .await?;
+        let known: std::collections::HashSet<u64> = known.into_iter().map(|(c,)| c).collect();
+        let new: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !known.contains(id))
+            .collect();
+        let raw: Vec<(u64, Vec<u8>)> = select_in(
+            &mut conn,
+            "SELECT id, leaf_input FROM certificates WHERE id IN ",
+            &new,
+        )
+        .await?;
+        drop(conn);
+        let rows: Vec<(u64, Vec<u8>, u64)> = raw
+            .into_iter()
+            .map(|(id, leaf)| (id, leaf, earliest.get(&id).copied().unwrap_or(0)))
+            .collect();
+        let matcher = self.matcher.clone();
+        let facts = tokio::task::spawn_blocking(move || facts_of(&matcher, rows))
+            .await
+            .map_err(|e| Error::Internal(format!("analysis task: {e}")))?;
+        Ok(Some(Prepared {
+            after,
+            newest,
+            sightings: sightings.len() as u64,
+            earliest,
+            facts,
+        }))
+    }
+
+    /// One transaction: writes a prepared batch, if the analysis is still
+    /// where it was prepared from (else `None`: prepare again).
+    pub async fn apply(&self, pool: &MySqlPool, p: Prepared) -> Result<Option<Report>> {
+        let mut tx = pool.begin().await?;
+        let (last,): (u64,) =
+            sqlx::query_as("SELECT last_sighting_id FROM analysis_state WHERE id = 1 FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        if last != p.after {
+            return Ok(None);
+        }
+        let Prepared {
+            newest,
+            earliest,
+            mut facts,
+            sightings,
+            ..
+        } = p;
+        let mut report = Report {
+            sightings,
+            batches: 1,
+            ..Report::default()
+        };
         let mut clock = Instant::now();
         let mut lap = |what: &'static str| {
             let ms = clock.elapsed().as_millis() as u64;
             clock = Instant::now();
             tracing::debug!(phase = what, ms, "analysis batch");
         };
-        lap("sightings");
+        // Certificates analysed meanwhile (by the batch before) are known now.
+        let ids: Vec<u64> = earliest.keys().copied().collect();
         let known: HashMap<u64, (Option<u64>, u64)> = select_in(
             &mut tx,
             "SELECT certificate_id, first_logged_at_ms, issuance_id FROM cert_analysis WHERE certificate_id IN ",
@@ -289,28 +391,9 @@ impl Analyser {
         .into_iter()
         .map(|(c, t, i): (u64, Option<u64>, u64)| (c, (t, i)))
         .collect();
-        let new: Vec<u64> = ids
-            .iter()
-            .copied()
-            .filter(|id| !known.contains_key(id))
-            .collect();
-        let raw: Vec<(u64, Vec<u8>)> = select_in(
-            &mut tx,
-            "SELECT id, leaf_input FROM certificates WHERE id IN ",
-            &new,
-        )
-        .await?;
-        let rows: Vec<(u64, Vec<u8>, u64)> = raw
-            .into_iter()
-            .map(|(id, leaf)| (id, leaf, earliest.get(&id).copied().unwrap_or(0)))
-            .collect();
-        lap("read");
-        let matcher = self.matcher.clone();
-        let facts = tokio::task::spawn_blocking(move || facts_of(&matcher, rows))
-            .await
-            .map_err(|e| Error::Internal(format!("analysis task: {e}")))?;
+        facts.retain(|f| !known.contains_key(&f.certificate_id));
         report.certificates = facts.len() as u64;
-        lap("parse");
+        lap("known");
 
         // Certificates seen again, earlier than before, in another log.
         let mut moved = Vec::new();
@@ -322,19 +405,12 @@ impl Analyser {
                 moved.push((issuance, *ts));
             }
         }
-        let (issuance_of, changed) = issuances::apply(&mut tx, &facts, &moved).await?;
+        let (issuance_of, changed, fresh) = issuances::apply(&mut tx, &facts, &moved).await?;
         report.issuances_touched = changed;
         lap("issuances");
         insert_analysis(&mut tx, &facts, &issuance_of).await?;
         lap("cert_analysis");
-        let keys: Vec<[u8; 32]> = facts
-            .iter()
-            .filter(|f| !f.names.is_empty())
-            .map(|f| names_key(&f.names))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let (sets, renewals) = rebuild_chains(&mut tx, &keys).await?;
+        let (sets, renewals) = chains::extend(&mut tx, fresh).await?;
         report.name_sets = sets;
         report.renewals = renewals;
         lap("chains");
@@ -345,7 +421,7 @@ impl Analyser {
             .await?;
         tx.commit().await?;
         lap("commit");
-        Ok(report)
+        Ok(Some(report))
     }
 }
 
@@ -473,109 +549,6 @@ async fn move_first_logged(
     .execute(&mut *conn)
     .await?;
     add_heat(conn, &heat).await
-}
-
-/// Rebuilds the renewal chain and the `name_sets` row of each name set in
-/// `keys`; returns (name sets, renewals written).
-async fn rebuild_chains(conn: &mut MySqlConnection, keys: &[[u8; 32]]) -> Result<(u64, u64)> {
-    let (mut sets, mut written) = (0u64, 0u64);
-    for chunk in keys.chunks(2_000) {
-        if chunk.is_empty() {
-            continue;
-        }
-        let mut q = QueryBuilder::new(
-            "SELECT names_key, id, not_before, not_after, spki_sha256, issuer_o, names FROM issuances \
-             WHERE names_key IN (",
-        );
-        let mut sep = q.separated(", ");
-        for k in chunk {
-            sep.push_bind(k.to_vec());
-        }
-        q.push(")");
-        type Row = (
-            Vec<u8>,
-            u64,
-            Option<i64>,
-            Option<i64>,
-            Option<Vec<u8>>,
-            Option<String>,
-            String,
-        );
-        let rows: Vec<Row> = q.build_query_as().fetch_all(&mut *conn).await?;
-        let mut groups: HashMap<Vec<u8>, (String, Vec<Link>)> = HashMap::new();
-        for (key, id, not_before, not_after, spki_sha256, issuer_o, names) in rows {
-            groups
-                .entry(key)
-                .or_insert_with(|| (names, Vec::new()))
-                .1
-                .push(Link {
-                    id,
-                    not_before,
-                    not_after,
-                    spki_sha256,
-                    issuer_o,
-                });
-        }
-        let mut renewals = Vec::new();
-        let mut latest = Vec::new();
-        for (key, (names, group)) in groups {
-            if let Some(l) = chain::latest(&group) {
-                latest.push((
-                    key.clone(),
-                    names,
-                    group.len() as u64,
-                    group.iter().filter_map(|l| l.not_before).min(),
-                    l.clone(),
-                ));
-            }
-            renewals.extend(chain::renewals(group).into_iter().map(|r| (key.clone(), r)));
-        }
-        sets += latest.len() as u64;
-        written += renewals.len() as u64;
-        for part in renewals.chunks(1_000) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO renewals (issuance_id, previous_issuance_id, names_key, gap_days, same_key, ca_changed) ",
-            );
-            q.push_values(part, |mut b, (key, r)| {
-                b.push_bind(r.issuance_id)
-                    .push_bind(r.previous_issuance_id)
-                    .push_bind(key.clone())
-                    .push_bind(r.gap_days)
-                    .push_bind(flag(r.same_key))
-                    .push_bind(flag(r.ca_changed));
-            });
-            // An issuance keeps its row once it has a predecessor (an older
-            // one arriving later only gives the first one a row), so the
-            // chain is rewritten in place.
-            q.push(
-                " ON DUPLICATE KEY UPDATE previous_issuance_id = VALUES(previous_issuance_id), \
-                 gap_days = VALUES(gap_days), same_key = VALUES(same_key), ca_changed = VALUES(ca_changed)",
-            );
-            q.build().execute(&mut *conn).await?;
-        }
-        for part in latest.chunks(1_000) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO name_sets (names_key, names, issuances, first_not_before, latest_issuance_id, \
-                 latest_not_after, latest_issuer_o) ",
-            );
-            q.push_values(part, |mut b, (key, names, n, first, l)| {
-                b.push_bind(key.clone())
-                    .push_bind(names.clone())
-                    .push_bind(*n)
-                    .push_bind(*first)
-                    .push_bind(l.id)
-                    .push_bind(l.not_after)
-                    .push_bind(l.issuer_o.clone());
-            });
-            q.push(
-                " ON DUPLICATE KEY UPDATE issuances = VALUES(issuances), \
-                 first_not_before = VALUES(first_not_before), latest_issuance_id = VALUES(latest_issuance_id), \
-                 latest_not_after = VALUES(latest_not_after), latest_issuer_o = VALUES(latest_issuer_o)",
-            );
-            q.build().execute(&mut *conn).await?;
-        }
-    }
-    Ok((sets, written))
 }
 
 /// The loop of `serve`: analyses what is new every `every`.
