@@ -43,9 +43,16 @@ pub struct Args {
     /// How many registered domains (the largest) get a page of their own.
     #[arg(long, env = "CT_SITE_DOMAIN_PAGES", default_value_t = 1000)]
     pub domain_pages: usize,
-    /// Certificates listed per registered-domain page.
-    #[arg(long, env = "CT_SITE_DOMAIN_CERTS", default_value_t = 50)]
-    pub domain_certs: usize,
+    /// Issuances listed per registered-domain page (their certificates get pages).
+    #[arg(long, env = "CT_SITE_DOMAIN_ISSUANCES", default_value_t = 20)]
+    pub domain_issuances: usize,
+    /// How many of the latest issuances (by CT log time) are listed, their
+    /// certificates with pages of their own.
+    #[arg(long, env = "CT_SITE_LATEST", default_value_t = 100)]
+    pub latest: usize,
+    /// How many organisations (subject O, most issuances first) get a page.
+    #[arg(long, env = "CT_SITE_ORG_PAGES", default_value_t = 200)]
+    pub org_pages: usize,
     /// "Expiring soon" means within this many days.
     #[arg(long, env = "CT_SITE_EXPIRING_DAYS", default_value_t = 30)]
     pub expiring_days: u64,
@@ -60,7 +67,9 @@ pub struct Config {
     pub templates: Option<PathBuf>,
     pub active_ms: i64,
     pub domain_pages: usize,
-    pub domain_certs: usize,
+    pub domain_issuances: usize,
+    pub latest: usize,
+    pub org_pages: usize,
     pub expiring_ms: i64,
 }
 
@@ -90,7 +99,9 @@ impl Config {
             templates: a.templates.clone(),
             active_ms: minutes.saturating_mul(60_000),
             domain_pages: a.domain_pages,
-            domain_certs: a.domain_certs.clamp(1, 10_000),
+            domain_issuances: a.domain_issuances.clamp(1, 1_000),
+            latest: a.latest.clamp(1, 10_000),
+            org_pages: a.org_pages.min(100_000),
             expiring_ms: days * 86_400_000,
         })
     }
@@ -104,7 +115,9 @@ impl Config {
             templates: None,
             active_ms: 15 * 60_000,
             domain_pages: 1000,
-            domain_certs: 50,
+            domain_issuances: 20,
+            latest: 100,
+            org_pages: 200,
             expiring_ms: 30 * 86_400_000,
         }
     }

@@ -1,19 +1,35 @@
 //! Read-only queries: each returns plain row structs. Every query is an
-//! aggregate over an index or a bounded range, never a scan per page.
-
-use std::collections::HashMap;
+//! aggregate over an index or a bounded range, never a scan per page; the
+//! analysis layer's rollups and bounded reads are in [`pki`].
 
 use serde::Serialize;
 use sqlx::{FromRow, MySqlPool};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// Totals shown on the home page.
-#[derive(Debug, Clone, Default, Serialize, FromRow)]
+pub mod pki;
+
+/// Totals shown on the home page. Each counts one thing under its own name:
+/// entries (of logs), certificates (stored rows: a precertificate and its
+/// final certificate are two), issuances (the two as one), sightings (a
+/// certificate's appearances in logs, one per log entry).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
-    pub entries_scanned: i64,
-    pub matches_reported: i64,
+    /// Entries fetched by workers, check tasks and repeated ranges included.
+    pub entries_fetched: i64,
+    /// Matches workers uploaded, check tasks included (a checked range
+    /// uploads its matches twice).
+    pub matches_uploaded: i64,
+    /// Entries of every log collected and proven (each once).
+    pub entries_collected: i64,
     pub certificates: i64,
+    /// Certificates the analysis has read (the heat map's total).
+    pub certificates_analysed: i64,
+    pub issuances: i64,
+    pub sightings: i64,
+    /// Sightings and certificates the manager stored in the last 24 hours.
+    pub sightings_24h: i64,
+    pub certificates_24h: i64,
     pub unique_names: i64,
     pub registered_domains: i64,
     pub workers_active: i64,
@@ -77,27 +93,6 @@ pub struct WorkerRow {
     pub rank: usize,
 }
 
-/// A matching certificate, without its raw bytes.
-#[derive(Debug, Clone, Serialize, FromRow)]
-pub struct CertRow {
-    pub id: i64,
-    pub fingerprint: String,
-    pub subject_cn: Option<String>,
-    pub subject_dn: Option<String>,
-    pub issuer_cn: Option<String>,
-    pub issuer_o: Option<String>,
-    pub not_before: Option<i64>,
-    pub not_after: Option<i64>,
-    #[serde(skip)]
-    pub dns_names_json: String,
-    pub validation: String,
-    pub first_seen: i64,
-    #[sqlx(skip)]
-    pub names: Vec<String>,
-    #[sqlx(skip)]
-    pub more_names: usize,
-}
-
 /// A label and a count (issuers, validation levels, categories, domains).
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct Count {
@@ -133,21 +128,6 @@ pub struct WindowTotals {
     pub rate_limit_hits: i64,
 }
 
-const CERT_COLUMNS: &str = "CAST(c.id AS SIGNED) AS id, HEX(c.fingerprint) AS fingerprint, c.subject_cn, c.subject_dn, \
-    c.issuer_cn, c.issuer_o, c.not_before, c.not_after, LEFT(c.dns_names, 4000) AS dns_names_json, \
-    c.validation, c.first_seen";
-
-/// How many names a certificate row carries into the pages.
-const NAMES_SHOWN: usize = 12;
-
-fn fill_names(rows: &mut [CertRow]) {
-    for r in rows {
-        let all = parse_names(&r.dns_names_json);
-        r.more_names = all.len().saturating_sub(NAMES_SHOWN);
-        r.names = all.into_iter().take(NAMES_SHOWN).collect();
-    }
-}
-
 /// Parses a JSON list of names that may have been cut short by `LEFT()`.
 pub fn parse_names(json: &str) -> Vec<String> {
     if let Ok(v) = serde_json::from_str::<Vec<String>>(json) {
@@ -164,32 +144,98 @@ pub fn parse_names(json: &str) -> Vec<String> {
     Vec::new()
 }
 
-/// Connects with a small pool and a short timeout.
+/// Connects with a small pool. One direct connection first, so that an
+/// unreachable database fails within seconds; then queries may wait for a
+/// connection as long as a big count takes (a build queues more queries than
+/// the pool has connections).
 pub async fn connect(url: &str) -> Result<MySqlPool> {
+    use sqlx::Connection;
+    let opts: sqlx::mysql::MySqlConnectOptions = url.parse()?;
+    let probe = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        sqlx::MySqlConnection::connect_with(&opts),
+    )
+    .await
+    .map_err(|_| Error::Unreachable("no answer within 10 s".into()))??;
+    probe.close().await?;
     Ok(sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(4)
-        .acquire_timeout(std::time::Duration::from_secs(10))
-        .connect(url)
+        .acquire_timeout(std::time::Duration::from_secs(600))
+        .connect_with(opts)
         .await?)
 }
 
-pub async fn totals(pool: &MySqlPool, active_since: i64) -> Result<Totals> {
-    let t = sqlx::query_as::<_, Totals>(
-        "SELECT \
-           (SELECT CAST(COALESCE(SUM(entries), 0) AS SIGNED) FROM workers) AS entries_scanned, \
-           (SELECT CAST(COALESCE(SUM(matches), 0) AS SIGNED) FROM workers) AS matches_reported, \
-           (SELECT COUNT(*) FROM certificates) AS certificates, \
-           (SELECT COUNT(DISTINCT name) FROM names) AS unique_names, \
-           (SELECT COUNT(DISTINCT registered_domain) FROM names) AS registered_domains, \
-           (SELECT COUNT(*) FROM workers WHERE last_seen >= ? AND revoked = 0) AS workers_active, \
-           (SELECT COUNT(*) FROM workers) AS workers_ever, \
-           (SELECT COUNT(*) FROM logs) AS logs, \
-           (SELECT COUNT(*) FROM failed_entries) AS failed_entries",
+/// One `SELECT COUNT(*)`-like figure.
+async fn figure(pool: &MySqlPool, sql: &str, bind: Option<i64>) -> Result<i64> {
+    let mut q = sqlx::query_as::<_, (Option<i64>,)>(sql);
+    if let Some(b) = bind {
+        q = q.bind(b);
+    }
+    Ok(q.fetch_one(pool).await?.0.unwrap_or(0))
+}
+
+/// The totals (`entries_collected` is left 0: it comes from the logs'
+/// progress). The two big counts run side by side.
+pub async fn totals(pool: &MySqlPool, now_ms: i64, active_since: i64) -> Result<Totals> {
+    let since = now_ms - 86_400_000;
+    let (certificates, sightings, unique_names, registered_domains) = tokio::try_join!(
+        figure(pool, "SELECT COUNT(*) FROM certificates", None),
+        figure(pool, "SELECT COUNT(*) FROM sightings", None),
+        figure(
+            pool,
+            "SELECT COUNT(*) FROM rollup_names WHERE issuances > 0",
+            None
+        ),
+        figure(
+            pool,
+            "SELECT COUNT(*) FROM rollup_domains WHERE issuances > 0",
+            None
+        ),
+    )?;
+    let w = sqlx::query_as::<_, (i64, i64, i64, i64)>(
+        "SELECT CAST(COALESCE(SUM(entries), 0) AS SIGNED), CAST(COALESCE(SUM(matches), 0) AS SIGNED), \
+           CAST(COALESCE(SUM(last_seen >= ? AND revoked = 0), 0) AS SIGNED), COUNT(*) FROM workers",
     )
     .bind(active_since)
     .fetch_one(pool)
     .await?;
-    Ok(t)
+    Ok(Totals {
+        entries_fetched: w.0,
+        matches_uploaded: w.1,
+        entries_collected: 0,
+        certificates,
+        certificates_analysed: figure(
+            pool,
+            "SELECT CAST(SUM(certificates) AS SIGNED) FROM rollup_jst",
+            None,
+        )
+        .await?,
+        issuances: figure(
+            pool,
+            "SELECT CAST(SUM(issuances) AS SIGNED) FROM rollup_issuances",
+            None,
+        )
+        .await?,
+        sightings,
+        sightings_24h: figure(
+            pool,
+            "SELECT COUNT(*) FROM sightings WHERE created_at >= ?",
+            Some(since),
+        )
+        .await?,
+        certificates_24h: figure(
+            pool,
+            "SELECT COUNT(*) FROM certificates WHERE first_seen >= ?",
+            Some(since),
+        )
+        .await?,
+        unique_names,
+        registered_domains,
+        workers_active: w.2,
+        workers_ever: w.3,
+        logs: figure(pool, "SELECT COUNT(*) FROM logs", None).await?,
+        failed_entries: figure(pool, "SELECT COUNT(*) FROM failed_entries", None).await?,
+    })
 }
 
 pub async fn logs(pool: &MySqlPool) -> Result<Vec<LogRow>> {
@@ -301,141 +347,4 @@ pub async fn window_totals(
     .bind(since_s)
     .fetch_all(pool)
     .await?)
-}
-
-/// New certificates per local day since `since_ms`.
-pub async fn new_certificates(
-    pool: &MySqlPool,
-    since_ms: i64,
-    offset_s: i64,
-) -> Result<Vec<Count>> {
-    let rows = sqlx::query_as::<_, (i64, i64)>(
-        "SELECT CAST((FLOOR((first_seen DIV 1000 + ?) / 86400) * 86400 - ?) * 1000 AS SIGNED) AS at, \
-           COUNT(*) FROM certificates WHERE first_seen >= ? GROUP BY 1 ORDER BY 1",
-    )
-    .bind(offset_s)
-    .bind(offset_s)
-    .bind(since_ms)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(at, n)| Count {
-            key: at.to_string(),
-            n,
-        })
-        .collect())
-}
-
-pub async fn latest_certificates(pool: &MySqlPool, limit: i64) -> Result<Vec<CertRow>> {
-    let mut rows = sqlx::query_as::<_, CertRow>(&format!(
-        "SELECT {CERT_COLUMNS} FROM certificates c ORDER BY c.id DESC LIMIT ?"
-    ))
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    fill_names(&mut rows);
-    Ok(rows)
-}
-
-/// Certificates whose `not_after` falls in `[now, until)`, soonest first, and how many there are.
-pub async fn expiring(
-    pool: &MySqlPool,
-    now_ms: i64,
-    until_ms: i64,
-    limit: i64,
-) -> Result<(Vec<CertRow>, i64)> {
-    let mut rows = sqlx::query_as::<_, CertRow>(&format!(
-        "SELECT {CERT_COLUMNS} FROM certificates c WHERE c.not_after >= ? AND c.not_after < ? \
-         ORDER BY c.not_after, c.id LIMIT ?"
-    ))
-    .bind(now_ms)
-    .bind(until_ms)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    fill_names(&mut rows);
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM certificates WHERE not_after >= ? AND not_after < ?")
-            .bind(now_ms)
-            .bind(until_ms)
-            .fetch_one(pool)
-            .await?;
-    Ok((rows, n))
-}
-
-/// Certificates per validation level (covering index scan).
-pub async fn validation_levels(pool: &MySqlPool) -> Result<Vec<Count>> {
-    Ok(sqlx::query_as::<_, Count>(
-        "SELECT validation AS `key`, COUNT(*) AS n FROM certificates GROUP BY validation ORDER BY n DESC",
-    )
-    .fetch_all(pool)
-    .await?)
-}
-
-/// The issuers (organisation, else CN) with most certificates among the
-/// latest `sample` certificates (a primary-key range: the whole table would
-/// be a full scan of the raw certificates).
-pub async fn top_issuers(pool: &MySqlPool, sample: i64, limit: i64) -> Result<Vec<Count>> {
-    Ok(sqlx::query_as::<_, Count>(
-        "SELECT COALESCE(NULLIF(issuer_o, ''), NULLIF(issuer_cn, ''), '(none)') AS `key`, COUNT(*) AS n \
-         FROM certificates WHERE id > (SELECT COALESCE(MAX(id), 0) FROM certificates) - ? \
-         GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?",
-    )
-    .bind(sample)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
-}
-
-/// Distinct names and certificates per name category (two index scans).
-pub async fn categories(pool: &MySqlPool) -> Result<Vec<(String, i64, i64)>> {
-    let names: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT category, COUNT(DISTINCT name) FROM names GROUP BY category",
-    )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
-    let certs = sqlx::query_as::<_, (String, i64)>(
-        "SELECT category, COUNT(DISTINCT certificate_id) AS n FROM names GROUP BY category ORDER BY n DESC",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(certs
-        .into_iter()
-        .map(|(c, n)| {
-            let names = names.get(&c).copied().unwrap_or(0);
-            (c, names, n)
-        })
-        .collect())
-}
-
-/// Every registered domain with its number of certificates, largest first.
-pub async fn domains(pool: &MySqlPool) -> Result<Vec<Count>> {
-    Ok(sqlx::query_as::<_, Count>(
-        "SELECT registered_domain AS `key`, COUNT(DISTINCT certificate_id) AS n FROM names \
-         GROUP BY registered_domain ORDER BY n DESC, registered_domain",
-    )
-    .fetch_all(pool)
-    .await?)
-}
-
-/// The latest certificates naming something under `domain`.
-pub async fn domain_certificates(
-    pool: &MySqlPool,
-    domain: &str,
-    limit: i64,
-) -> Result<Vec<CertRow>> {
-    let mut rows = sqlx::query_as::<_, CertRow>(&format!(
-        "SELECT {CERT_COLUMNS} FROM certificates c WHERE c.id IN \
-           (SELECT certificate_id FROM names WHERE registered_domain = ?) \
-         ORDER BY c.id DESC LIMIT ?"
-    ))
-    .bind(domain)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    fill_names(&mut rows);
-    Ok(rows)
 }

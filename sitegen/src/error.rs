@@ -9,6 +9,8 @@ pub enum Error {
     Config(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Unreachable(String),
     #[error("{0}")]
     Store(#[from] ct_db::Error),
     #[error("template {name}: {source:#}")]
@@ -25,6 +27,8 @@ pub enum Error {
     },
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 /// Result with [`Error`].

@@ -6,6 +6,7 @@ pub mod charts;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod pki;
 pub mod search;
 pub mod site;
 pub mod swap;

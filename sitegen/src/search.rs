@@ -1,6 +1,6 @@
-//! The static search index: registered domains with their certificate
-//! counts, as `search.json` (for machines) and `search-index.js` (loaded by
-//! the search page with a plain `<script>`, so it also works from `file://`).
+//! The static search index: registered domains with their issuance counts,
+//! as `search.json` (for machines) and `search-index.js` (loaded by the
+//! search page with a plain `<script>`, so it also works from `file://`).
 
 use serde::Serialize;
 
@@ -9,7 +9,7 @@ use serde::Serialize;
 pub struct Entry<'a> {
     /// The registered domain.
     pub d: &'a str,
-    /// Certificates naming it.
+    /// Issuances naming it.
     pub n: i64,
     /// Path of its page, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]

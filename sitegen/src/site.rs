@@ -1,26 +1,27 @@
 //! `Site::build`: load everything from the database, render every page into
 //! a fresh folder, then publish it atomically. Each step is a method so tests
-//! can build into a folder of their own.
+//! can build into a folder of their own. The collection's pages (logs,
+//! workers, throughput) are here; the pages about the certificates
+//! themselves, from the analysis layer, are in [`pki`].
+
+pub mod pki;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use futures_util::{StreamExt, TryStreamExt, stream};
 use minijinja::{Environment, Value, context};
 use serde::Serialize;
 use sqlx::MySqlPool;
 
 use crate::charts::{self, Bar};
 use crate::config::Config;
-use crate::db::{self, Bucket, CertRow, Count, LogRow, SthRow, WorkerRow};
+use crate::db::{self, Bucket, LogRow, SthRow, WorkerRow};
 use crate::error::{Error, Result, io};
 use crate::{search, swap, templates};
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
-/// Top issuers are counted over this many latest certificates.
-pub const ISSUER_SAMPLE: i64 = 100_000;
 
 /// Everything the pages show, read in one go.
 #[derive(Debug, Clone, Serialize)]
@@ -31,7 +32,6 @@ pub struct Data {
     pub sths: Vec<SthRow>,
     pub hourly: Vec<Bucket>,
     pub daily: Vec<Bucket>,
-    pub new_certs: Vec<Bucket>,
     pub workers: Vec<WorkerRow>,
     #[serde(skip)]
     pub worker_days: Vec<db::KeyBucket>,
@@ -41,24 +41,8 @@ pub struct Data {
     pub log_days: Vec<db::KeyBucket>,
     #[serde(skip)]
     pub log_window: Vec<db::WindowTotals>,
-    pub latest: Vec<CertRow>,
-    pub expiring: Vec<CertRow>,
-    pub expiring_count: i64,
-    pub issuers: Vec<Count>,
-    pub validation: Vec<Count>,
-    pub categories: Vec<Category>,
     #[serde(skip)]
-    pub domains: Vec<Count>,
-    #[serde(skip)]
-    pub domain_certs: Vec<(String, Vec<CertRow>)>,
-}
-
-/// Names and certificates of one name category.
-#[derive(Debug, Clone, Serialize)]
-pub struct Category {
-    pub category: String,
-    pub names: i64,
-    pub certificates: i64,
+    pub pki: pki::PkiData,
 }
 
 /// What one build did, for the log line and the benchmark.
@@ -94,6 +78,26 @@ pub fn domain_path(domain: &str) -> String {
         }
         format!("domains/_{h:016x}.html")
     }
+}
+
+/// Renders `items` with `f` on every core (pages are independent files),
+/// returning how many pages were written.
+fn on_all_cores<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<usize> + Sync) -> Result<usize> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(&f).sum::<Result<usize>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a render thread panicked".into())))
+            })
+            .sum()
+    })
 }
 
 fn fill(buckets: &[Bucket], start: i64, step: i64, count: i64) -> Vec<Bucket> {
@@ -141,70 +145,42 @@ impl Site {
         let hour_start = now_ms.div_euclid(HOUR_MS) * HOUR_MS - 23 * HOUR_MS;
         let day_start = self.day_start(now_ms, off) - 29 * DAY_MS;
         let since_day_s = day_start / 1000;
-        // Independent heavy aggregates run side by side (the pool has 4 connections).
-        let (totals, domains, categories, issuers) = tokio::try_join!(
-            db::totals(pool, active_since),
-            db::domains(pool),
-            db::categories(pool),
-            db::top_issuers(pool, ISSUER_SAMPLE, 20),
+        // The collection's per-minute statistics, one query after another
+        // beside the rest.
+        let collection = async {
+            let sths = db::sths(pool, 20).await?;
+            let hourly = db::throughput(pool, hour_start / 1000, 3600, 0).await?;
+            let daily = db::throughput(pool, since_day_s, 86_400, off).await?;
+            let workers = db::workers(pool, active_since).await?;
+            let worker_days = db::key_days(pool, "worker_id", since_day_s, off).await?;
+            let worker_logs = db::window_totals(pool, "worker_id", since_day_s).await?;
+            let log_days = db::key_days(pool, "log_id", since_day_s, off).await?;
+            let log_window = db::window_totals(pool, "0", since_day_s).await?;
+            Ok::<_, Error>((
+                sths,
+                hourly,
+                daily,
+                workers,
+                worker_days,
+                worker_logs,
+                log_days,
+                log_window,
+            ))
+        };
+        let (mut totals, logs, pki, collection) = tokio::try_join!(
+            db::totals(pool, now_ms, active_since),
+            db::logs(pool),
+            self.load_pki(pool, now_ms),
+            collection,
         )?;
-        let logs = db::logs(pool).await?;
-        let sths = db::sths(pool, 20).await?;
-        let hourly = fill(
-            &db::throughput(pool, hour_start / 1000, 3600, 0).await?,
-            hour_start,
-            HOUR_MS,
-            24,
-        );
-        let daily = fill(
-            &db::throughput(pool, since_day_s, 86_400, off).await?,
-            day_start,
-            DAY_MS,
-            30,
-        );
-        let new_certs: Vec<Bucket> = db::new_certificates(pool, day_start, off)
-            .await?
-            .into_iter()
-            .filter_map(|c| {
-                c.key.parse().ok().map(|at| Bucket {
-                    at,
-                    entries: 0,
-                    matches: c.n,
-                })
-            })
-            .collect();
-        let new_certs = fill(&new_certs, day_start, DAY_MS, 30);
-        let workers = db::workers(pool, active_since).await?;
-        let worker_days = db::key_days(pool, "worker_id", since_day_s, off).await?;
-        let worker_logs = db::window_totals(pool, "worker_id", since_day_s).await?;
-        let log_days = db::key_days(pool, "log_id", since_day_s, off).await?;
-        let log_window = db::window_totals(pool, "0", since_day_s).await?;
-        let latest = db::latest_certificates(pool, 50).await?;
-        let (expiring, expiring_count) =
-            db::expiring(pool, now_ms, now_ms + self.cfg.expiring_ms, 50).await?;
-        let validation = db::validation_levels(pool).await?;
-        let categories = categories
-            .into_iter()
-            .map(|(category, names, certificates)| Category {
-                category,
-                names,
-                certificates,
-            })
-            .collect();
-        let limit = i64::try_from(self.cfg.domain_certs).unwrap_or(50);
-        let domain_certs: Vec<(String, Vec<CertRow>)> = stream::iter(
-            domains
-                .iter()
-                .take(self.cfg.domain_pages)
-                .map(|d| async move {
-                    db::domain_certificates(pool, &d.key, limit)
-                        .await
-                        .map(|certs| (d.key.clone(), certs))
-                }),
-        )
-        .buffered(4)
-        .try_collect()
-        .await?;
+        let (sths, hourly, daily, workers, worker_days, worker_logs, log_days, log_window) =
+            collection;
+        totals.entries_collected = logs
+            .iter()
+            .map(|l| i64::try_from(l.progress.entries_verified).unwrap_or(i64::MAX))
+            .fold(0i64, i64::saturating_add);
+        let hourly = fill(&hourly, hour_start, HOUR_MS, 24);
+        let daily = fill(&daily, day_start, DAY_MS, 30);
         Ok(Data {
             generated_at: now_ms,
             totals,
@@ -212,20 +188,12 @@ impl Site {
             sths,
             hourly,
             daily,
-            new_certs,
             workers,
             worker_days,
             worker_logs,
             log_days,
             log_window,
-            latest,
-            expiring,
-            expiring_count,
-            issuers,
-            validation,
-            categories,
-            domains,
-            domain_certs,
+            pki,
         })
     }
 
@@ -286,6 +254,9 @@ impl Site {
         }
 
         // Charts (our own numbers and dates only; text escaped by `charts`).
+        // Workers' counters include check tasks (a checked range is fetched
+        // twice), so they chart work done; what was stored is counted from
+        // the stored rows.
         let hourly_bars: Vec<Bar> = data
             .hourly
             .iter()
@@ -294,24 +265,27 @@ impl Site {
                 Bar {
                     label: templates::fmt_time(b.at, tz, "%H").unwrap_or_default(),
                     tooltip: format!(
-                        "{local}: {} entries, {} matches",
+                        "{local}: {} entries fetched",
                         templates::num(Value::from(b.entries)),
-                        templates::num(Value::from(b.matches))
                     ),
                     value: b.entries as f64,
                 }
             })
             .collect();
-        let chart_hourly =
-            charts::bar_chart("Entries scanned per hour, last 24 hours", &hourly_bars, 3);
+        let chart_hourly = charts::bar_chart(
+            "Entries fetched by workers per hour, last 24 hours",
+            &hourly_bars,
+            3,
+        );
         let chart_daily = charts::bar_chart(
-            "Entries scanned per day, last 30 days",
-            &self.day_bars(&data.daily, "entries", false),
+            "Entries fetched by workers per day, last 30 days",
+            &self.day_bars(&data.daily, "entries fetched", false),
             5,
         );
-        let chart_new = charts::bar_chart(
-            "New matching certificates per day, last 30 days",
-            &self.day_bars(&data.new_certs, "new certificates", true),
+        let issuance_days = Self::issuance_days(&data.pki, data.generated_at, 30);
+        let chart_issuances = charts::bar_chart(
+            "Issuances per day by CT log time (JST), last 30 days",
+            &Self::issuance_day_bars(&issuance_days),
             5,
         );
         let sum = |v: &[Bucket], m: bool| -> i64 {
@@ -321,6 +295,7 @@ impl Site {
         };
         let log_names: HashMap<i64, &LogRow> = data.logs.iter().map(|l| (l.id, l)).collect();
         let active_now: Vec<&WorkerRow> = data.workers.iter().filter(|w| w.active).collect();
+        let links = self.links(&data.pki);
 
         self.page(
             dir,
@@ -333,11 +308,11 @@ impl Site {
                 logs => data.logs.clone(),
                 chart_hourly => Value::from_safe_string(chart_hourly),
                 chart_daily => Value::from_safe_string(chart_daily),
-                chart_new => Value::from_safe_string(chart_new),
+                chart_issuances => Value::from_safe_string(chart_issuances),
                 entries_24h => sum(&data.hourly, false),
-                matches_24h => sum(&data.hourly, true),
                 entries_30d => sum(&data.daily, false),
-                new_30d => sum(&data.new_certs, true),
+                issuances_30d => issuance_days.iter().map(|d| d.1).sum::<i64>(),
+                lapsed => data.pki.lapsed_count,
                 top_workers => data.workers.iter().take(10).cloned().collect::<Vec<_>>(),
                 active_count => active_now.len(),
                 ..common.clone()
@@ -376,7 +351,7 @@ impl Site {
                 30,
             );
             let chart = charts::bar_chart(
-                "Entries scanned per day for this log, last 30 days",
+                "Entries fetched per day for this log, last 30 days (check tasks included)",
                 &self.day_bars(&days, "entries", false),
                 5,
             );
@@ -449,7 +424,7 @@ impl Site {
                 30,
             );
             let chart = charts::bar_chart(
-                "Entries scanned per day by this worker, last 30 days",
+                "Entries fetched per day by this worker, last 30 days",
                 &self.day_bars(&days, "entries", false),
                 5,
             );
@@ -471,20 +446,29 @@ impl Site {
             pages += 1;
         }
 
-        // Certificates and domains.
-        let with_page: HashMap<&str, String> = data
-            .domain_certs
-            .iter()
-            .map(|(d, _)| (d.as_str(), domain_path(d)))
-            .collect();
-        let top_domains: Vec<Value> = data
-            .domains
+        // Certificates: issuances by CT log time, name sets, categories.
+        let pk = &data.pki;
+        let all = Self::scope_all(pk);
+        let top_domains: Vec<Value> = pk
+            .top_domains
             .iter()
             .take(20)
             .map(|d| {
-                context! { domain => d.key.clone(), n => d.n, path => with_page.get(d.key.as_str()).cloned() }
+                context! { domain => d.registered_domain.clone(), n => d.issuances, path => links.domain(&d.registered_domain) }
             })
             .collect();
+        let issuers: Vec<Value> = all
+            .by_ca
+            .iter()
+            .take(20)
+            .map(|(ca, n)| {
+                let (name, path) = links.ca(ca);
+                context! { ca => name, path => path, n => *n, pct => templates::pct(*n as f64, all.total as f64) }
+            })
+            .collect();
+        let latest: Vec<pki::IssuanceView> =
+            pk.latest.iter().map(|i| links.issuance(i, None)).collect();
+        let validation_total: i64 = pk.validation.iter().map(|v| v.n).sum();
         self.page(
             dir,
             "certificates/index.html",
@@ -493,45 +477,31 @@ impl Site {
                 root => "../",
                 section => "certificates",
                 totals => data.totals.clone(),
-                latest => data.latest.clone(),
-                expiring => data.expiring.clone(),
-                expiring_count => data.expiring_count,
+                latest => latest,
+                expiring => pk.expiring.iter().map(|s| context! { names => s.names.clone(), latest_not_after_ms => s.latest_not_after_ms, issuances => s.issuances, ca => s.latest_issuer_o.clone() }).collect::<Vec<_>>(),
+                expiring_count => pk.expiring_count,
                 expiring_days => self.cfg.expiring_ms / DAY_MS,
-                issuers => data.issuers.clone(),
-                issuer_sample => ISSUER_SAMPLE,
-                validation => data.validation.clone(),
-                categories => data.categories.clone(),
+                lapsed_count => pk.lapsed_count,
+                issuers => issuers,
+                ca_count => all.by_ca.len(),
+                validation => pk.validation.clone(),
+                validation_total => validation_total,
+                categories => self.category_rows(pk),
                 top_domains => top_domains,
                 ..common.clone()
             },
         )?;
         pages += 1;
-        for (i, (domain, certs)) in data.domain_certs.iter().enumerate() {
-            let total = data.domains.get(i).map_or(certs.len() as i64, |d| d.n);
-            self.page(
-                dir,
-                &domain_path(domain),
-                "domain.html",
-                context! {
-                    root => "../",
-                    section => "certificates",
-                    domain => domain.clone(),
-                    certs => certs.clone(),
-                    total => total,
-                    ..common.clone()
-                },
-            )?;
-            pages += 1;
-        }
+        pages += self.render_pki(pk, &links, dir, &common, data.generated_at)?;
 
         // Search.
-        let entries: Vec<search::Entry<'_>> = data
-            .domains
+        let entries: Vec<search::Entry<'_>> = pk
+            .search
             .iter()
-            .map(|d| search::Entry {
-                d: &d.key,
-                n: d.n,
-                p: with_page.get(d.key.as_str()).cloned(),
+            .map(|(d, n)| search::Entry {
+                d,
+                n: *n,
+                p: links.domain(d),
             })
             .collect();
         self.write(dir, "search.json", &search::script_safe_json(&entries)?)?;
@@ -545,6 +515,7 @@ impl Site {
         pages += 1;
 
         // Machine-readable figures.
+        let days = Self::issuance_days(pk, data.generated_at, 30);
         let stats = serde_json::json!({
             "generated_at": data.generated_at,
             "generated_at_utc": templates::fmt_time(data.generated_at, &jiff::tz::TimeZone::UTC, "%Y-%m-%dT%H:%M:%SZ").unwrap_or_default(),
@@ -558,13 +529,15 @@ impl Site {
                 "errors": l.progress.errors, "rate_limited": l.progress.rate_limited,
                 "failed_entries": l.progress.failed_entries,
             })).collect::<Vec<_>>(),
-            "hourly": data.hourly,
-            "daily": data.daily,
-            "new_certificates_daily": data.new_certs.iter().map(|b| serde_json::json!({"at": b.at, "n": b.matches})).collect::<Vec<_>>(),
-            "validation": data.validation,
-            "issuers": data.issuers,
-            "categories": data.categories,
-            "expiring_soon": data.expiring_count,
+            "entries_fetched_hourly": data.hourly.iter().map(|b| serde_json::json!({"at": b.at, "entries": b.entries})).collect::<Vec<_>>(),
+            "entries_fetched_daily": data.daily.iter().map(|b| serde_json::json!({"at": b.at, "entries": b.entries})).collect::<Vec<_>>(),
+            "issuances_daily_jst": days.iter().map(|(d, n)| serde_json::json!({"day": crate::pki::day_label(*d), "issuances": n})).collect::<Vec<_>>(),
+            "issuances_by_ca": all.by_ca.iter().map(|(ca, n)| serde_json::json!({"ca": ca, "issuances": n})).collect::<Vec<_>>(),
+            "issuances_by_validity": crate::pki::BUCKETS.iter().zip(all.by_bucket).map(|(b, n)| serde_json::json!({"bucket": b, "issuances": n})).collect::<Vec<_>>(),
+            "issuances_by_validation": pk.validation,
+            "categories": self.category_rows(pk),
+            "lapsed_name_sets": pk.lapsed_count,
+            "name_sets_expiring_soon": pk.expiring_count,
             "workers_active": active_now.len(),
         });
         self.write(dir, "stats.json", &search::script_safe_json(&stats)?)?;
@@ -589,8 +562,16 @@ impl Site {
     /// error the fresh folder is removed and the published site is untouched.
     pub async fn build(&self, pool: &MySqlPool, out: &Path) -> Result<(PathBuf, Report)> {
         let dir = swap::prepare(out)?;
+        // Builds older than the published one go while the database is read
+        // (removing tens of thousands of files can take as long as the queries).
+        let stale = swap::stale(out, &dir);
+        let cleaner =
+            tokio::task::spawn_blocking(move || stale.iter().for_each(|b| swap::discard(b)));
         let now_ms = jiff::Timestamp::now().as_millisecond();
-        let result = match self.build_into(pool, &dir, now_ms).await {
+        let built = self.build_into(pool, &dir, now_ms).await;
+        // A failed removal leaves a folder that the next publication removes.
+        let _ = cleaner.await;
+        let result = match built {
             Ok(r) => swap::publish(out, &dir).map(|()| r),
             Err(e) => Err(e),
         };

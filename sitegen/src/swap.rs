@@ -3,7 +3,8 @@
 //! folder, then a temporary symlink to it is renamed over `OUT` (one
 //! `rename(2)`, atomic), so a reader sees either the old or the new build,
 //! never a mix. The previous build is kept (a request may still be reading
-//! it); older ones are removed.
+//! it); older ones are removed, while the next build reads the database
+//! ([`stale`]), or at the latest when it is published.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,41 @@ pub fn prepare(out: &Path) -> Result<PathBuf> {
     let dir = parent.join(format!("{name}.build-{ms}-{}", std::process::id()));
     std::fs::create_dir(&dir).map_err(io(&dir))?;
     Ok(dir)
+}
+
+/// Builds beside `out` other than the published one and `fresh`: nobody
+/// reads them any more, so they can go while `fresh` is being built.
+pub fn stale(out: &Path, fresh: &Path) -> Vec<PathBuf> {
+    let Ok((parent, name)) = parts(out) else {
+        return Vec::new();
+    };
+    let current = std::fs::read_link(out).ok();
+    let keep: Vec<&std::ffi::OsStr> = [Some(fresh), current.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.file_name())
+        .collect();
+    builds(&parent, &name)
+        .into_iter()
+        .filter(|b| b.file_name().is_some_and(|n| !keep.contains(&n)))
+        .collect()
+}
+
+/// Every `NAME.build-*` folder in `parent`.
+fn builds(parent: &Path, name: &str) -> Vec<PathBuf> {
+    let prefix = format!("{name}.build-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .map(|e| e.path())
+        .collect()
 }
 
 /// Removes a build folder that will not be published.
@@ -81,20 +117,14 @@ fn symlink(_target: &Path, link: &Path) -> Result<()> {
 }
 
 fn cleanup(parent: &Path, name: &str, current: &Path, previous: Option<&Path>) {
-    let prefix = format!("{name}.build-");
     let keep: Vec<&std::ffi::OsStr> = [Some(current), previous]
         .into_iter()
         .flatten()
         .filter_map(|p| p.file_name())
         .collect();
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let file_name = e.file_name();
-        let is_build = file_name.to_str().is_some_and(|n| n.starts_with(&prefix));
-        if is_build && !keep.contains(&file_name.as_os_str()) {
-            let _ = std::fs::remove_dir_all(e.path());
+    for b in builds(parent, name) {
+        if b.file_name().is_some_and(|n| !keep.contains(&n)) {
+            let _ = std::fs::remove_dir_all(b);
         }
     }
 }

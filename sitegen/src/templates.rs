@@ -21,6 +21,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../templates/certificates.html"),
     ),
     ("domain.html", include_str!("../templates/domain.html")),
+    ("_scope.html", include_str!("../templates/_scope.html")),
+    ("pki.html", include_str!("../templates/pki.html")),
+    ("ca.html", include_str!("../templates/ca.html")),
+    ("category.html", include_str!("../templates/category.html")),
+    ("orgs.html", include_str!("../templates/orgs.html")),
+    ("org.html", include_str!("../templates/org.html")),
+    ("lapses.html", include_str!("../templates/lapses.html")),
+    ("cert.html", include_str!("../templates/cert.html")),
     ("search.html", include_str!("../templates/search.html")),
 ];
 

@@ -31,7 +31,7 @@
       }
       var n = document.createElement("span");
       n.className = "muted";
-      n.textContent = " " + e.n + (e.n === 1 ? " certificate" : " certificates");
+      n.textContent = " " + e.n + (e.n === 1 ? " issuance" : " issuances");
       li.appendChild(n);
       list.appendChild(li);
     }

@@ -56,6 +56,14 @@ async fn chromium_loads_pages_without_console_errors() {
         ("index.html", "home.png", 1280),
         ("logs/1.html", "log.png", 1280),
         ("certificates/index.html", "certificates.png", 1280),
+        ("pki/index.html", "pki.png", 1280),
+        ("domains/example.co.jp.html", "domain.png", 1280),
+        (
+            "certs/1212121212121212121212121212121212121212121212121212121212121212.html",
+            "cert.png",
+            1280,
+        ),
+        ("pki/lapses.html", "lapses.png", 1280),
         ("index.html", "home-phone.png", 400),
     ] {
         let png = shots.join(png);

@@ -53,71 +53,386 @@ pub const EVIL_DN: &str = "CN=\"><script>alert('dn')</script>";
 pub const EVIL_ISSUER: &str = "Evil \"CA\" <img src=x onerror=alert(2)>";
 pub const EVIL_WORKER: &str = "bob\"<i>x</i>";
 
-/// A certificate row to insert, with its names.
-struct Cert<'a> {
-    fp: u8,
-    cn: &'a str,
-    dn: &'a str,
-    names: &'a [&'a str],
-    issuer_o: &'a str,
-    validation: &'a str,
-    not_after: i64,
-    first_seen: i64,
+pub const EVIL_ORG: &str = "<b>Evil</b> K.K.";
+pub const DAY_S: i64 = 86_400;
+
+/// Seconds of the constructed history (see [`history`]).
+pub const A_LOGGED_MS: i64 = 1_777_905_000_000; // 2026-05-04 23:30 JST, Greenery Day (a Monday)
+pub const A_NB: i64 = A_LOGGED_MS / 1000 - 60;
+pub const B_NB: i64 = A_NB + 60 * DAY_S;
+pub const C_NB: i64 = B_NB + 90 * DAY_S + 5 * DAY_S;
+pub const D_NB: i64 = NOW / 1000 - 100 * DAY_S;
+pub const E_LOGGED_MS: i64 = NOW - 2 * 3_600_000;
+pub const F_NB: i64 = NOW / 1000 - 80 * DAY_S;
+
+/// One certificate of an issuance: id, fingerprint byte, and its sightings
+/// `(log, index, CT timestamp ms, stored at ms)`.
+pub struct Cert {
+    pub id: u64,
+    pub fp: u8,
+    pub sightings: &'static [(u64, u64, i64, i64)],
 }
 
-async fn cert(pool: &MySqlPool, c: Cert<'_>) -> u64 {
-    let Cert {
-        fp,
-        cn,
-        dn,
-        names,
-        issuer_o,
-        validation,
-        not_after,
-        first_seen,
-    } = c;
-    let id = sqlx::query(
-        "INSERT INTO certificates (fingerprint, entry_type, serial, subject_dn, subject_cn, issuer_dn, issuer_cn, \
-         issuer_o, not_before, not_after, dns_names, ip_addresses, policies, validation, leaf_input, extra_data, first_seen) \
-         VALUES (?, 'x509', '01', ?, ?, ?, 'Issuer CN', ?, ?, ?, ?, '[]', '[]', ?, x'00', x'00', ?)",
+/// An issuance: a precertificate and/or its final certificate.
+pub struct Issuance {
+    pub id: u64,
+    pub serial: &'static str,
+    pub names: &'static [&'static str],
+    pub issuer_o: &'static str,
+    pub subject_o: Option<&'static str>,
+    pub subject_dn: &'static str,
+    pub validation: &'static str,
+    pub not_before: i64,
+    pub days: i64,
+    pub key: u8,
+    pub precert: Option<Cert>,
+    pub cert: Option<Cert>,
+}
+
+const S1: &[&str] = &["example.co.jp", "www.example.co.jp"];
+pub const LE: &str = "Let's Encrypt";
+pub const TRUST: &str = "Example Trust";
+
+/// The constructed history:
+/// - A: precertificate (log 1) and certificate (logs 2 and 1) of
+///   example.co.jp + www, first logged on a holiday night; 90 days.
+/// - B: renews A's names 30 days before A expires, same key, same CA.
+/// - C: renews B 5 days after B expired, new key, another CA (OV), 398 days;
+///   collected only 3 hours ago (a backfill), though logged 43 days ago.
+/// - D: shop.example.co.jp, 47 days (EV), expired 53 days ago unrenewed: a lapse.
+/// - E: the stranger's names, logged 2 hours ago, 825 days.
+/// - F: mail.example.co.jp, 90 days, expires in 10 days.
+pub fn history() -> Vec<Issuance> {
+    let h = 3_600_000;
+    let a = A_LOGGED_MS;
+    let b = (B_NB + 120) * 1000;
+    let c = (C_NB + 60) * 1000;
+    let d = (D_NB + 60) * 1000;
+    let f = (F_NB + 60) * 1000;
+    vec![
+        Issuance {
+            id: 1,
+            serial: "0a01",
+            names: S1,
+            issuer_o: LE,
+            subject_o: None,
+            subject_dn: "CN=example.co.jp",
+            validation: "dv",
+            not_before: A_NB,
+            days: 90,
+            key: 0xa1,
+            precert: Some(Cert {
+                id: 1,
+                fp: 0x11,
+                sightings: leak(vec![(1, 11, a, a + h)]),
+            }),
+            cert: Some(Cert {
+                id: 2,
+                fp: 0x12,
+                sightings: leak(vec![
+                    (1, 12, a + 300_000, a + h),
+                    (2, 5, a + 60_000, a + 2 * h),
+                ]),
+            }),
+        },
+        Issuance {
+            id: 2,
+            serial: "0b02",
+            names: S1,
+            issuer_o: LE,
+            subject_o: None,
+            subject_dn: "CN=example.co.jp",
+            validation: "dv",
+            not_before: B_NB,
+            days: 90,
+            key: 0xa1,
+            precert: None,
+            cert: Some(Cert {
+                id: 3,
+                fp: 0x13,
+                sightings: leak(vec![(1, 13, b, b + h)]),
+            }),
+        },
+        Issuance {
+            id: 3,
+            serial: "0c03",
+            names: S1,
+            issuer_o: TRUST,
+            subject_o: Some("Example K.K."),
+            subject_dn: "CN=example.co.jp, O=Example K.K.",
+            validation: "ov",
+            not_before: C_NB,
+            days: 398,
+            key: 0xc3,
+            precert: Some(Cert {
+                id: 4,
+                fp: 0x14,
+                sightings: leak(vec![(1, 14, c, NOW - 3 * h)]),
+            }),
+            cert: Some(Cert {
+                id: 5,
+                fp: 0x15,
+                sightings: leak(vec![(1, 15, c + 120_000, NOW - 3 * h)]),
+            }),
+        },
+        Issuance {
+            id: 4,
+            serial: "0d04",
+            names: &["shop.example.co.jp"],
+            issuer_o: LE,
+            subject_o: Some("Example K.K."),
+            subject_dn: "CN=shop.example.co.jp, O=Example K.K.",
+            validation: "ev",
+            not_before: D_NB,
+            days: 47,
+            key: 0xd4,
+            precert: None,
+            cert: Some(Cert {
+                id: 6,
+                fp: 0x16,
+                sightings: leak(vec![(1, 16, d, d + h)]),
+            }),
+        },
+        Issuance {
+            id: 5,
+            serial: "0e05",
+            names: &[EVIL_NAME, EVIL_QUOTE],
+            issuer_o: EVIL_ISSUER,
+            subject_o: Some(EVIL_ORG),
+            subject_dn: EVIL_DN,
+            validation: "ov",
+            not_before: E_LOGGED_MS / 1000 - 60,
+            days: 825,
+            key: 0xe5,
+            precert: None,
+            cert: Some(Cert {
+                id: 7,
+                fp: 0x17,
+                sightings: leak(vec![(2, 17, E_LOGGED_MS, NOW - h)]),
+            }),
+        },
+        Issuance {
+            id: 6,
+            serial: "0f06",
+            names: &["mail.example.co.jp"],
+            issuer_o: LE,
+            subject_o: None,
+            subject_dn: "CN=mail.example.co.jp",
+            validation: "dv",
+            not_before: F_NB,
+            days: 90,
+            key: 0xf6,
+            precert: None,
+            cert: Some(Cert {
+                id: 8,
+                fp: 0x18,
+                sightings: leak(vec![(1, 18, f, f + h)]),
+            }),
+        },
+    ]
+}
+
+fn leak(v: Vec<(u64, u64, i64, i64)>) -> &'static [(u64, u64, i64, i64)] {
+    Box::leak(v.into_boxed_slice())
+}
+
+/// JST facts of a CT timestamp: (weekday 0 = Monday, hour, holiday, night, weekend).
+/// The holidays are the fixture's dates only.
+pub fn jst(ms: i64) -> (i64, i64, bool, bool, bool) {
+    let local = ms + 9 * 3_600_000;
+    let day = local.div_euclid(86_400_000);
+    let weekday = (day + 3).rem_euclid(7); // 1970-01-01 was a Thursday
+    let hour = local.rem_euclid(86_400_000) / 3_600_000;
+    let epoch = jiff::civil::date(1970, 1, 1);
+    let holidays = [
+        jiff::civil::date(2026, 5, 4),
+        jiff::civil::date(2026, 5, 5),
+        jiff::civil::date(2026, 5, 6),
+        jiff::civil::date(2026, 11, 3),
+        jiff::civil::date(2026, 11, 23),
+    ];
+    let holiday = holidays
+        .iter()
+        .any(|d| (*d - epoch).get_days() as i64 == day);
+    (
+        weekday,
+        hour,
+        holiday,
+        !(8..20).contains(&hour),
+        weekday >= 5,
     )
-    .bind(vec![fp; 32])
-    .bind(dn)
-    .bind(cn)
-    .bind(format!("O={issuer_o}"))
-    .bind(issuer_o)
-    .bind(NOW - 80 * 86_400_000)
-    .bind(not_after)
-    .bind(serde_json::to_string(names).unwrap())
-    .bind(validation)
-    .bind(first_seen)
-    .execute(pool)
-    .await
-    .unwrap()
-    .last_insert_id();
-    for n in names {
-        sqlx::query("INSERT INTO names (certificate_id, name, category, registered_domain) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(n)
-            .bind(categorize(n).as_str())
-            .bind(registered_domain(n))
+}
+
+/// Inserts the history: certificates, names, sightings, the analysis rows
+/// the job would write, and the rollups (built by the same definitions).
+pub async fn fill_history(pool: &MySqlPool) {
+    for i in history() {
+        let names_json = serde_json::to_string(i.names).unwrap();
+        let na = i.not_before + i.days * DAY_S - 1;
+        let mut first_logged: Option<i64> = None;
+        for (kind, c) in [("precert", &i.precert), ("x509", &i.cert)] {
+            let Some(c) = c else { continue };
+            let stored = c.sightings.iter().map(|s| s.3).min().unwrap();
+            let logged = c.sightings.iter().map(|s| s.2).min().unwrap();
+            first_logged = Some(first_logged.map_or(logged, |t: i64| t.min(logged)));
+            sqlx::query(
+                "INSERT INTO certificates (id, fingerprint, entry_type, serial, subject_dn, subject_cn, subject_o, issuer_dn, \
+                 issuer_cn, issuer_o, not_before, not_after, dns_names, ip_addresses, key_algorithm, key_bits, \
+                 signature_algorithm, policies, validation, leaf_input, extra_data, first_seen) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'Issuer CN', ?, ?, ?, ?, '[]', 'ECDSA', 256, 'ecdsa-with-SHA256', \
+                 '[\"2.23.140.1.2.1\"]', ?, x'00', x'00', ?)",
+            )
+            .bind(c.id)
+            .bind(vec![c.fp; 32])
+            .bind(kind)
+            .bind(i.serial)
+            .bind(i.subject_dn)
+            .bind(i.names[0])
+            .bind(i.subject_o)
+            .bind(format!("C=US, O={}, CN=Issuer CN", i.issuer_o))
+            .bind(i.issuer_o)
+            .bind(i.not_before)
+            .bind(na)
+            .bind(&names_json)
+            .bind(i.validation)
+            .bind(stored)
             .execute(pool)
             .await
             .unwrap();
+            for n in i.names {
+                sqlx::query("INSERT INTO names (certificate_id, name, category, registered_domain) VALUES (?, ?, ?, ?)")
+                    .bind(c.id)
+                    .bind(n)
+                    .bind(categorize(n).as_str())
+                    .bind(registered_domain(n))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+            for &(log, idx, ts, created) in c.sightings {
+                sqlx::query(
+                    "INSERT INTO sightings (log_id, idx, certificate_id, leaf_hash, timestamp_ms, worker_id, task_id, created_at) \
+                     VALUES (?, ?, ?, ?, ?, 1, 1, ?)",
+                )
+                .bind(log)
+                .bind(idx)
+                .bind(c.id)
+                .bind(vec![c.fp; 32])
+                .bind(ts)
+                .bind(created)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+            let (weekday, hour, holiday, night, weekend) = jst(logged);
+            sqlx::query(
+                "INSERT INTO cert_analysis (certificate_id, issuance_id, spki_sha256, authority_key_id, subject_key_id, \
+                 san_count, is_wildcard, has_crl, has_ocsp, subject_c, issuer_c, validation, validation_inferred, \
+                 validity_days, first_logged_at_ms, jst_night, jst_weekend, jst_holiday, jst_hour, jst_weekday, analysed_at) \
+                 VALUES (?, ?, ?, 'aa:bb', 'cc:dd', ?, 0, 1, 1, 'JP', 'US', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(c.id)
+            .bind(i.id)
+            .bind(vec![i.key; 32])
+            .bind(i.names.len() as u32)
+            .bind(i.validation)
+            .bind(i.days)
+            .bind(logged)
+            .bind(night)
+            .bind(weekend)
+            .bind(holiday)
+            .bind(hour)
+            .bind(weekday)
+            .bind(NOW)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO issuances (id, issuance_key, serial, issuer_dn, issuer_o, subject_o, precert_certificate_id, \
+             cert_certificate_id, names_key, names, not_before, not_after, validity_days, spki_sha256, first_logged_at_ms) \
+             VALUES (?, UNHEX(SHA2(?, 256)), ?, ?, ?, ?, ?, ?, UNHEX(SHA2(?, 256)), ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(i.id)
+        .bind(format!("C=US, O={}, CN=Issuer CN\0{}", i.issuer_o, i.serial))
+        .bind(i.serial)
+        .bind(format!("C=US, O={}, CN=Issuer CN", i.issuer_o))
+        .bind(i.issuer_o)
+        .bind(i.subject_o)
+        .bind(i.precert.as_ref().map(|c| c.id))
+        .bind(i.cert.as_ref().map(|c| c.id))
+        .bind(i.names.join("\n"))
+        .bind(&names_json)
+        .bind(i.not_before)
+        .bind(na)
+        .bind(i.days)
+        .bind(vec![i.key; 32])
+        .bind(first_logged)
+        .execute(pool)
+        .await
+        .unwrap();
     }
-    sqlx::query(
-        "INSERT INTO sightings (log_id, idx, certificate_id, leaf_hash, timestamp_ms, worker_id, task_id, created_at) \
-         VALUES (1, ?, ?, ?, ?, 1, 1, ?)",
-    )
-    .bind(u64::from(fp))
-    .bind(id)
-    .bind(vec![fp; 32])
-    .bind(first_seen)
-    .bind(first_seen)
+    let q = |s: &'static str| sqlx::query(s);
+    // The renewal chain of S1: B renews A (30 days of overlap, same key),
+    // C renews B (5 days later, new key, another CA).
+    q("INSERT INTO renewals (issuance_id, previous_issuance_id, names_key, gap_days, same_key, ca_changed) \
+       SELECT 2, 1, names_key, -30, 1, 0 FROM issuances WHERE id = 1 \
+       UNION ALL SELECT 3, 2, names_key, 5, 0, 1 FROM issuances WHERE id = 1")
+        .execute(pool)
+        .await
+        .unwrap();
+    q("INSERT INTO name_sets (names_key, names, issuances, first_not_before, latest_issuance_id, latest_not_after, latest_issuer_o) \
+       SELECT i.names_key, MIN(i.names), COUNT(*), MIN(i.not_before), \
+         (SELECT l.id FROM issuances l WHERE l.names_key = i.names_key ORDER BY l.not_before DESC, l.id DESC LIMIT 1), \
+         (SELECT l.not_after FROM issuances l WHERE l.names_key = i.names_key ORDER BY l.not_before DESC, l.id DESC LIMIT 1), \
+         (SELECT l.issuer_o FROM issuances l WHERE l.names_key = i.names_key ORDER BY l.not_before DESC, l.id DESC LIMIT 1) \
+       FROM issuances i GROUP BY i.names_key")
+        .execute(pool)
+        .await
+        .unwrap();
+    // The job's rollups, by its definitions (manager::analyse).
+    q("UPDATE issuances SET rollup_day = FLOOR((first_logged_at_ms + 32400000) / 86400000), \
+       rollup_ca = COALESCE(issuer_o, ''), rollup_bucket = CASE WHEN validity_days IS NULL THEN 'unknown' \
+       WHEN validity_days < 90 THEN 'short' WHEN validity_days = 90 THEN '90' \
+       WHEN validity_days <= 398 THEN '91-398' ELSE 'over-398' END")
+        .execute(pool)
+        .await
+        .unwrap();
+    q("INSERT INTO rollup_issuances (day, ca, bucket, issuances) \
+       SELECT rollup_day, rollup_ca, rollup_bucket, COUNT(*) FROM issuances GROUP BY 1, 2, 3")
     .execute(pool)
     .await
     .unwrap();
-    id
+    q(
+        "INSERT INTO rollup_jst (weekday, hour, holiday, certificates) \
+       SELECT jst_weekday, jst_hour, jst_holiday, COUNT(*) FROM cert_analysis GROUP BY 1, 2, 3",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    // The site's rollups: the statements that build them in their migration.
+    for stmt in site_rollup_statements() {
+        sqlx::query(&stmt).execute(pool).await.unwrap();
+    }
+}
+
+/// The `INSERT … SELECT` statements at the end of `*_site.sql`.
+fn site_rollup_statements() -> Vec<String> {
+    let sql = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/20261201000005_site.sql"),
+    )
+    .unwrap();
+    let (_, build) = sql.split_once("-- Build everything").unwrap();
+    build
+        .split(";\n")
+        .map(|s| {
+            s.lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|s| s.trim_start().starts_with("INSERT"))
+        .collect()
 }
 
 /// Fills the known rows every page test asserts on.
@@ -177,7 +492,7 @@ pub async fn fill(pool: &MySqlPool) {
         .unwrap();
     sqlx::query(
         "INSERT INTO workers (id, name, token_hash, version, first_seen, last_seen, entries, matches, tasks_done) VALUES \
-         (1, 'alice', 'a', '0.1.0', ?, ?, 700, 3, 2), (2, ?, 'b', NULL, ?, ?, 300, 1, 1)",
+         (1, 'alice', 'a', '0.1.0', ?, ?, 700, 3, 2), (2, ?, 'b', NULL, ?, ?, 556, 4, 2)",
     )
     .bind(NOW - 10 * 86_400_000)
     .bind(NOW - 60_000)
@@ -190,6 +505,9 @@ pub async fn fill(pool: &MySqlPool) {
     for (minute, worker, log, entries, matches) in [
         ((NOW - 1_800_000) / 1000 / 60 * 60, 1, 1, 500, 2),
         ((NOW - 2 * 86_400_000) / 1000 / 60 * 60, 2, 2, 300, 1),
+        // bob's check task of log 1's [0, 256): the range and its 3 matches
+        // again. Stored sightings do not grow.
+        ((NOW - 3_000_000) / 1000 / 60 * 60, 2, 1, 256, 3),
     ] {
         sqlx::query(
             "INSERT INTO stats_minute (minute, worker_id, log_id, entries, matches, errors, rate_limit_hits) VALUES (?, ?, ?, ?, ?, 1, 1)",
@@ -203,48 +521,7 @@ pub async fn fill(pool: &MySqlPool) {
         .await
         .unwrap();
     }
-    cert(
-        pool,
-        Cert {
-            fp: 1,
-            cn: "www.example.co.jp",
-            dn: "CN=www.example.co.jp",
-            names: &["www.example.co.jp", "example.co.jp"],
-            issuer_o: "Let's Encrypt",
-            validation: "dv",
-            not_after: NOW + 10 * 86_400_000,
-            first_seen: NOW - 3_600_000,
-        },
-    )
-    .await;
-    cert(
-        pool,
-        Cert {
-            fp: 2,
-            cn: EVIL_NAME,
-            dn: EVIL_DN,
-            names: &[EVIL_NAME, EVIL_QUOTE],
-            issuer_o: EVIL_ISSUER,
-            validation: "ov",
-            not_after: NOW + 200 * 86_400_000,
-            first_seen: NOW - 2 * 3_600_000,
-        },
-    )
-    .await;
-    cert(
-        pool,
-        Cert {
-            fp: 3,
-            cn: "shop.example.co.jp",
-            dn: "CN=shop.example.co.jp, O=Example",
-            names: &["shop.example.co.jp"],
-            issuer_o: "Let's Encrypt",
-            validation: "ev",
-            not_after: NOW + 100 * 86_400_000,
-            first_seen: NOW - 2 * 86_400_000,
-        },
-    )
-    .await;
+    fill_history(pool).await;
     sqlx::query(
         "INSERT INTO failed_entries (log_id, idx, leaf_input, extra_data, error, created_at) VALUES (1, 7, x'00', x'00', 'bad', ?)",
     )

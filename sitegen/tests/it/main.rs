@@ -6,4 +6,5 @@ mod browser;
 mod fixture;
 mod nginx;
 mod pages;
+mod pki;
 mod publish;

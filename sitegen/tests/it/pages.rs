@@ -4,14 +4,14 @@ use std::path::Path;
 
 use scraper::{Html, Selector};
 
-use crate::fixture::{self, EVIL_DN, EVIL_ISSUER, EVIL_NAME, EVIL_QUOTE, EVIL_WORKER};
+use crate::fixture::{self, EVIL_DN, EVIL_ISSUER, EVIL_NAME, EVIL_ORG, EVIL_QUOTE, EVIL_WORKER};
 
-fn read(dir: &Path, rel: &str) -> Html {
+pub fn read(dir: &Path, rel: &str) -> Html {
     let s = std::fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     Html::parse_document(&s)
 }
 
-fn text(doc: &Html, css: &str) -> String {
+pub fn text(doc: &Html, css: &str) -> String {
     let sel = Selector::parse(css).unwrap();
     let el = doc
         .select(&sel)
@@ -20,7 +20,7 @@ fn text(doc: &Html, css: &str) -> String {
     el.text().collect::<String>().trim().to_owned()
 }
 
-fn all_text(doc: &Html) -> String {
+pub fn all_text(doc: &Html) -> String {
     let joined = doc.root_element().text().collect::<Vec<_>>().join(" ");
     joined.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -30,19 +30,26 @@ async fn numbers_on_pages() {
     let (db, dir) = fixture::rendered().await;
     let d = dir.path();
     let home = read(d, "index.html");
-    assert_eq!(text(&home, "#total-entries"), "1,000");
-    assert_eq!(text(&home, "#total-certificates"), "3");
-    assert_eq!(text(&home, "#total-names"), "5");
+    // alice 700 + bob 556 (300 and a check task's 256): work done.
+    assert_eq!(text(&home, "#total-fetched"), "1,256");
+    // Proven entries, each once: [0,256) of log 1 and of log 2.
+    assert_eq!(text(&home, "#total-collected"), "512");
+    assert_eq!(text(&home, "#total-certificates"), "8");
+    assert_eq!(text(&home, "#total-issuances"), "6");
+    assert_eq!(text(&home, "#total-sightings"), "9");
+    assert_eq!(text(&home, "#total-names"), "6");
     assert_eq!(text(&home, "#total-domains"), "3");
     assert_eq!(text(&home, "#workers-active"), "1");
     assert_eq!(text(&home, "#workers-ever"), "2");
     let home_text = all_text(&home);
     assert!(home_text.contains("256 / 1,000 (25.6%)"), "{home_text}");
     assert!(home_text.contains("256 / 500 (51.2%)"), "{home_text}");
-    // Last 24 h: alice's 500 entries; 30 days: plus bob's 300.
-    assert!(home_text.contains("500 entries scanned and 2 matches in the last 24 hours"));
-    assert!(home_text.contains("800 entries in the last 30 days"));
-    assert!(home_text.contains("3 new certificates in the last 30 days"));
+    // Last 24 h: alice's 500 entries and bob's check task's 256; 30 days: plus bob's 300.
+    assert_eq!(text(&home, "#fetched-24h"), "756");
+    assert!(home_text.contains("1,056 entries fetched in the last 30 days"));
+    // Only E was first logged in the last 30 days (C was collected recently
+    // but logged 43 days ago).
+    assert_eq!(text(&home, "#issuances-30d"), "1");
     assert_eq!(
         home.select(&Selector::parse("svg[role=img][aria-label]").unwrap())
             .count(),
@@ -80,6 +87,8 @@ async fn numbers_on_pages() {
     let alice = read(d, "workers/1.html");
     assert_eq!(text(&alice, "#worker-entries"), "700");
     assert_eq!(text(&alice, "#worker-matches"), "3");
+    let bob = read(d, "workers/2.html");
+    assert_eq!(text(&bob, "#worker-entries"), "556");
 
     let certs = read(d, "certificates/index.html");
     assert_eq!(text(&certs, "#expiring-count"), "1");
@@ -91,21 +100,24 @@ async fn numbers_on_pages() {
     assert!(cats.contains("co.jp") && cats.contains("ac.jp"), "{cats}");
     let issuers = text(&certs, "#issuers");
     assert!(
-        issuers.contains("Let's Encrypt") && issuers.contains('2'),
+        issuers.contains("Let's Encrypt") && issuers.contains('4'),
         "{issuers}"
     );
 
     let dom = read(d, "domains/example.co.jp.html");
     assert_eq!(text(&dom, "h1"), "example.co.jp");
+    // A, B, C (example.co.jp + www), D (shop) and F (mail).
     assert_eq!(
-        dom.select(&Selector::parse("table.certs tbody tr").unwrap())
+        dom.select(&Selector::parse("table.issuances tbody tr").unwrap())
             .count(),
-        2
+        5
     );
 
     let stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("stats.json")).unwrap()).unwrap();
-    assert_eq!(stats["totals"]["certificates"], 3);
+    assert_eq!(stats["totals"]["certificates"], 8);
+    assert_eq!(stats["totals"]["issuances"], 6);
+    assert_eq!(stats["totals"]["sightings"], 9);
     assert_eq!(stats["logs"][0]["collected"], 256);
     assert_eq!(stats["logs"][0]["faulty"], 256);
     assert_eq!(stats["logs"][0]["tree_size"], 1000);
@@ -154,8 +166,10 @@ async fn internal_links_resolve_and_html_parses() {
             );
         }
     }
-    // home, logs index + 2, workers index + 2, certificates, 3 domains, search
-    assert_eq!(pages, 12);
+    // home, logs index + 2, workers index + 2, certificates, 3 domains,
+    // search; CAs and issuance, 3 CAs, 3 categories, organisations + 2,
+    // lapses; 8 certificates (6 issuances).
+    assert_eq!(pages, 31);
     db.drop().await;
 }
 
@@ -190,13 +204,16 @@ async fn stranger_data_is_escaped_everywhere() {
     for s in [EVIL_NAME, EVIL_QUOTE, EVIL_ISSUER] {
         assert!(t.contains(s), "certificates page lacks {s}");
     }
-    let dn_title = Selector::parse("td[title]").unwrap();
-    assert!(
-        certs
-            .select(&dn_title)
-            .any(|td| td.value().attr("title") == Some(EVIL_DN)),
-        "DN not kept intact in the title attribute"
+    let evil = read(
+        d,
+        "certs/1717171717171717171717171717171717171717171717171717171717171717.html",
     );
+    let fields = all_text(&evil);
+    for s in [EVIL_DN, EVIL_NAME, EVIL_QUOTE, EVIL_ISSUER, EVIL_ORG] {
+        assert!(fields.contains(s), "certificate page lacks {s}: {fields}");
+    }
+    let orgs = read(d, "pki/org/index.html");
+    assert!(all_text(&orgs).contains(EVIL_ORG));
     let workers = read(d, "workers/index.html");
     assert!(all_text(&workers).contains(EVIL_WORKER));
     // Search index: valid JSON with the exact strings, and no markup in the JS.
