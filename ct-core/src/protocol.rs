@@ -288,6 +288,59 @@ pub struct HeartbeatResponse {
     pub cooldowns: Vec<Cooldown>,
 }
 
+/// Logs a worker may ask about in one `GET /v1/workers/me` at most.
+pub const STANDING_MAX_LOGS: usize = 64;
+
+/// Answer to `GET /v1/workers/me`: the caller's public name with the
+/// lifetime totals of all its machines (as the leaderboard, `GET
+/// /v1/workers`, sums them), its place on that leaderboard, and how the logs
+/// it asked about stand.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerStanding {
+    /// The calling machine.
+    pub worker_id: u64,
+    /// Its public name.
+    pub name: String,
+    /// Machines registered under the name and not replaced.
+    pub machines: u64,
+    /// Entries examined by all the name's machines.
+    pub entries: u64,
+    /// Of those, entries that matched.
+    pub matches: u64,
+    /// Tasks the name's machines completed.
+    pub tasks_done: u64,
+    /// The name's place on the leaderboard (1: most entries; of two with as
+    /// many, the one registered first). Absent when the name is not ranked:
+    /// a machine of it was flagged or revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<u64>,
+    /// Names on the leaderboard.
+    pub of: u64,
+    /// The calling machine's page on the static site, relative to the site's
+    /// root (e.g. `workers/12.html`).
+    pub page_path: String,
+    /// The logs asked for (`?logs=`) that the manager knows, by id.
+    #[serde(default)]
+    pub logs: Vec<LogOutlook>,
+}
+
+/// How one log's collection stands, for an estimate of when it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogOutlook {
+    pub log_id: u64,
+    /// Size of the log's largest verified signed tree head (0 before the first).
+    pub tree_size: u64,
+    /// Entries up to `tree_size` not collected yet: in tasks waiting or
+    /// leased, and not planned yet.
+    pub remaining: u64,
+    /// Entries of this log the whole fleet reported per second over the last
+    /// ten minutes (since the first report in them, counted as one minute at
+    /// least); 0 when none.
+    pub entries_per_sec: f64,
+}
+
 /// One raw entry as fetched.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

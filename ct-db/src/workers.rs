@@ -338,3 +338,147 @@ pub async fn by_name(pool: &MySqlPool, limit: u32, offset: u32) -> Result<Vec<Na
         .fetch_all(pool)
         .await?)
 }
+
+/// A machine's name with the lifetime totals of all its machines, as
+/// [`by_name`] sums them, and the name's place in [`by_name`]'s order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub name: String,
+    pub machines: u64,
+    pub entries: u64,
+    pub matches: u64,
+    pub tasks_done: u64,
+    /// 1-based place on the leaderboard; `None` when the name is not on it
+    /// (a machine of it was flagged or revoked, or the machine has no
+    /// identity).
+    pub rank: Option<u64>,
+    /// Names on the leaderboard.
+    pub ranked: u64,
+}
+
+#[derive(sqlx::FromRow)]
+struct IdentityTotals {
+    id: u64,
+    name: String,
+    entries: u64,
+    matches: u64,
+    tasks_done: u64,
+    machines: u64,
+    barred: bool,
+}
+
+/// The standing of machine `worker_id`'s name (`None`: no such machine).
+/// Two queries: the name's sums over its machines (by `workers_identity`),
+/// and one pass over the names' sums for the rank.
+pub async fn standing(pool: &MySqlPool, worker_id: u64) -> Result<Option<Standing>> {
+    let sum =
+        |col: &str| format!("CAST(LEAST(18446744073709551615, SUM(w.{col})) AS UNSIGNED) AS {col}");
+    let sql = format!(
+        "SELECT i.id, i.name, {}, {}, {}, CAST(SUM(w.replaced_by IS NULL) AS UNSIGNED) AS machines, \
+           (MAX(w.revoked) <> 0 OR MAX(w.flagged) <> 0) AS barred \
+         FROM workers me JOIN identities i ON i.id = me.identity_id \
+           JOIN workers w ON w.identity_id = i.id \
+         WHERE me.id = ? GROUP BY i.id, i.name",
+        sum("entries"),
+        sum("matches"),
+        sum("tasks_done"),
+    );
+    let Some(me) = sqlx::query_as::<_, IdentityTotals>(&sql)
+        .bind(worker_id)
+        .fetch_optional(pool)
+        .await?
+    else {
+        // A machine without an identity (written by something else than
+        // the registration) is its own name, and not on the leaderboard.
+        let own: Option<(String, u64, u64, u64)> =
+            sqlx::query_as("SELECT name, entries, matches, tasks_done FROM workers WHERE id = ?")
+                .bind(worker_id)
+                .fetch_optional(pool)
+                .await?;
+        return Ok(own.map(|(name, entries, matches, tasks_done)| Standing {
+            name,
+            machines: 1,
+            entries,
+            matches,
+            tasks_done,
+            rank: None,
+            ranked: 0,
+        }));
+    };
+    // The leaderboard's names, and those before this one in its order
+    // (more entries, or as many and an earlier identity).
+    let (ranked, ahead): (i64, u64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(t.entries > ? OR (t.entries = ? AND t.id < ?)), 0) AS UNSIGNED) \
+         FROM (SELECT i.id, CAST(LEAST(18446744073709551615, SUM(w.entries)) AS UNSIGNED) AS entries \
+               FROM identities i JOIN workers w ON w.identity_id = i.id \
+               GROUP BY i.id HAVING MAX(w.revoked) = 0 AND MAX(w.flagged) = 0) t",
+    )
+    .bind(me.entries)
+    .bind(me.entries)
+    .bind(me.id)
+    .fetch_one(pool)
+    .await?;
+    Ok(Some(Standing {
+        name: me.name,
+        machines: me.machines,
+        entries: me.entries,
+        matches: me.matches,
+        tasks_done: me.tasks_done,
+        rank: (!me.barred).then_some(ahead + 1),
+        ranked: u64::try_from(ranked).unwrap_or(0),
+    }))
+}
+
+/// How one log's collection stands (see [`outlook`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Outlook {
+    pub log_id: u64,
+    /// Largest verified tree size (0 before the first).
+    pub tree_size: u64,
+    /// Entries in main tasks waiting or leased.
+    pub outstanding: u64,
+    /// Where planning goes on from: the end of the planned tasks, or the
+    /// log's start index when that is further.
+    pub planned_from: u64,
+    /// Entries the fleet reported for the log in minutes from `since_s`.
+    pub recent_entries: u64,
+    /// The first of those minutes with a report (Unix seconds).
+    pub first_minute: Option<i64>,
+}
+
+impl Outlook {
+    /// Entries up to the tree size not collected yet: outstanding, and not
+    /// planned yet.
+    pub fn remaining(&self) -> u64 {
+        self.outstanding
+            .saturating_add(self.tree_size.saturating_sub(self.planned_from))
+    }
+}
+
+/// How the logs `log_ids` stand (those that exist; at most the caller's
+/// bound of them): per log one index lookup of its largest verified head,
+/// one range of its waiting and leased tasks (`tasks_pick`) and one range of
+/// its per-minute statistics from `since_s` (`stats_log`).
+pub async fn outlook(pool: &MySqlPool, log_ids: &[u64], since_s: i64) -> Result<Vec<Outlook>> {
+    if log_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT l.id AS log_id, \
+           CAST(COALESCE((SELECT MAX(s.tree_size) FROM sths s WHERE s.log_id = l.id AND s.verified = 1), 0) AS UNSIGNED) AS tree_size, \
+           CAST(COALESCE((SELECT SUM(t.end_index - t.start_index) FROM tasks t \
+             WHERE t.log_id = l.id AND t.state IN ('pending', 'leased') AND t.check_of = 0), 0) AS UNSIGNED) AS outstanding, \
+           GREATEST(l.planned_end, l.start_index) AS planned_from, \
+           CAST(COALESCE((SELECT SUM(m.entries) FROM stats_minute m WHERE m.log_id = l.id AND m.minute >= ?), 0) AS UNSIGNED) AS recent_entries, \
+           (SELECT MIN(m.minute) FROM stats_minute m WHERE m.log_id = l.id AND m.minute >= ?) AS first_minute \
+         FROM logs l WHERE l.id IN ({}) ORDER BY l.id",
+        crate::placeholders(log_ids.len())
+    );
+    let mut q = sqlx::query_as::<_, Outlook>(&sql)
+        .bind(since_s)
+        .bind(since_s);
+    for id in log_ids {
+        q = q.bind(*id);
+    }
+    Ok(q.fetch_all(pool).await?)
+}

@@ -113,6 +113,7 @@ impl Modify for MethodNotAllowed {
         ops::leases,
         ops::ranks,
         workers::register,
+        workers::me,
         tasks::claim,
         tasks::heartbeat,
         upload::upload,

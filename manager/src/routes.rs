@@ -132,6 +132,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/ops/leases", get(ops::leases))
         .route("/v1/ops/ranks", get(ops::ranks))
         .route("/v1/workers/register", post(workers::register))
+        .route("/v1/workers/me", get(workers::me))
         .route("/v1/tasks/claim", post(tasks::claim))
         .route("/v1/heartbeat", post(tasks::heartbeat))
         .route("/v1/tasks/{id}/entries", post(upload::upload))

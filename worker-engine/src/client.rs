@@ -9,7 +9,7 @@ use std::time::Duration;
 use ct_core::protocol::{
     ClaimRequest, ClaimResponse, CompleteRequest, ErrorBody, ErrorCode, FailRequest,
     HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, TaskAck, UploadRequest,
-    UploadResponse,
+    UploadResponse, WorkerStanding,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -100,14 +100,19 @@ impl ManagerClient {
         self
     }
 
-    /// One attempt. A failure says whether to retry, and after how long
-    /// at least when the manager sent `Retry-After`.
+    /// One attempt: `POST` with `body`, or `GET` without one. A failure
+    /// says whether to retry, and after how long at least when the manager
+    /// sent `Retry-After`.
     async fn call_once<B: Serialize, R: DeserializeOwned>(
         &self,
         path: &str,
-        body: &B,
+        body: Option<&B>,
     ) -> Result<R, (bool, Option<Duration>, ClientError)> {
-        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        let url = format!("{}{path}", self.base);
+        let mut req = match body {
+            Some(body) => self.http.post(url).json(body),
+            None => self.http.get(url),
+        };
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -174,6 +179,26 @@ impl ManagerClient {
         patience: Duration,
         cancel: &CancellationToken,
     ) -> Result<R, ClientError> {
+        self.call(path, Some(body), patience, cancel).await
+    }
+
+    /// `GET path` (with its query), retried like [`Self::post`].
+    pub async fn get<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        patience: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<R, ClientError> {
+        self.call::<(), R>(path, None, patience, cancel).await
+    }
+
+    async fn call<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&B>,
+        patience: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<R, ClientError> {
         let give_up = tokio::time::Instant::now() + patience;
         let mut failures = 0;
         loop {
@@ -235,6 +260,27 @@ impl ManagerClient {
     ) -> Result<HeartbeatResponse, ClientError> {
         self.post("/v1/heartbeat", req, Duration::from_secs(10), cancel)
             .await
+    }
+
+    /// `GET /v1/workers/me?logs=...`: this worker's name with its lifetime
+    /// totals and rank, and how the logs `log_ids` stand (at most
+    /// [`ct_core::protocol::STANDING_MAX_LOGS`] of them are sent).
+    pub async fn standing(
+        &self,
+        log_ids: &[u64],
+        cancel: &CancellationToken,
+    ) -> Result<WorkerStanding, ClientError> {
+        let ids: Vec<String> = log_ids
+            .iter()
+            .take(ct_core::protocol::STANDING_MAX_LOGS)
+            .map(u64::to_string)
+            .collect();
+        let path = if ids.is_empty() {
+            "/v1/workers/me".to_owned()
+        } else {
+            format!("/v1/workers/me?logs={}", ids.join(","))
+        };
+        self.get(&path, Duration::from_secs(10), cancel).await
     }
 
     /// `POST /v1/tasks/{task_id}/entries`: a batch of matching entries.

@@ -63,12 +63,15 @@ pub struct RangeOutcome {
 }
 
 /// Where a running range shows its progress: the first index not yet fetched,
-/// and the matches fetched but not yet acknowledged by the manager (the
-/// uploader removes them). The manager may resume a lost lease only from
+/// the matches found in the range so far (what heartbeats report for its
+/// task; the log's counters in [`LogStats`] span all its tasks), and the
+/// matches fetched but not yet acknowledged by the manager (the uploader
+/// removes them). The manager may resume a lost lease only from
 /// [`Progress::safe_next`], so that no unacknowledged match is skipped.
 #[derive(Debug, Default)]
 pub struct Progress {
     pub cursor: std::sync::atomic::AtomicU64,
+    pub matches: std::sync::atomic::AtomicU64,
     pub unacked: std::sync::Mutex<std::collections::BTreeSet<u64>>,
 }
 
@@ -76,6 +79,7 @@ impl Progress {
     pub fn new(next: u64) -> Self {
         Progress {
             cursor: std::sync::atomic::AtomicU64::new(next),
+            matches: std::sync::atomic::AtomicU64::new(0),
             unacked: std::sync::Mutex::new(Default::default()),
         }
     }
@@ -452,6 +456,9 @@ async fn advance(
         for m in decoded.matches {
             if m.malformed.is_none() {
                 s.matches += 1;
+                progress
+                    .matches
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 LogStats::add(&ctx.stats.matches, 1);
                 ctx.stats.push_names(&m.names);
             }

@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use ct_core::protocol::FetchBudget;
 
@@ -12,6 +12,32 @@ use ct_core::protocol::FetchBudget;
 pub struct CooldownInfo {
     pub until: SystemTime,
     pub reason: String,
+}
+
+/// How the manager last said the log's collection stands (see
+/// [`ct_core::protocol::LogOutlook`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outlook {
+    pub tree_size: u64,
+    /// Entries up to `tree_size` not collected yet.
+    pub remaining: u64,
+    /// The whole fleet's entries per second on this log, recently.
+    pub fleet_rate: f64,
+    pub at: SystemTime,
+}
+
+impl Outlook {
+    /// When the log is collected up to its tree size at the fleet's rate:
+    /// zero when nothing remains, `None` when the fleet's rate is unknown.
+    pub fn eta(&self) -> Option<Duration> {
+        if self.remaining == 0 {
+            return Some(Duration::ZERO);
+        }
+        if !(self.fleet_rate.is_finite() && self.fleet_rate > 0.0) {
+            return None;
+        }
+        Duration::try_from_secs_f64((self.remaining as f64 / self.fleet_rate).ceil()).ok()
+    }
 }
 
 /// What a log's fetchers are doing.
@@ -53,6 +79,7 @@ pub struct LogStats {
     pace: AtomicU64,
     budget: Mutex<Option<FetchBudget>>,
     cooldown: Mutex<Option<CooldownInfo>>,
+    outlook: Mutex<Option<Outlook>>,
     state: Mutex<LogState>,
     kind: Mutex<&'static str>,
     range: Mutex<Option<(u64, u64, u64)>>,
@@ -74,6 +101,7 @@ impl LogStats {
             pace: AtomicU64::new(f64::NAN.to_bits()),
             budget: Mutex::new(None),
             cooldown: Mutex::new(None),
+            outlook: Mutex::new(None),
             state: Mutex::new(LogState::Idle),
             kind: Mutex::new(""),
             range: Mutex::new(None),
@@ -151,6 +179,17 @@ impl LogStats {
             .filter(|c| c.until > now)
     }
 
+    /// How the manager last said the log stands.
+    pub fn set_outlook(&self, o: Outlook) {
+        if let Ok(mut g) = self.outlook.lock() {
+            *g = Some(o);
+        }
+    }
+
+    pub fn outlook(&self) -> Option<Outlook> {
+        self.outlook.lock().ok().and_then(|g| *g)
+    }
+
     /// Remembers the latest matching names (at most 50).
     pub fn push_names(&self, names: &[String]) {
         if let Ok(mut g) = self.latest.lock() {
@@ -170,5 +209,26 @@ impl LogStats {
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_eta_is_what_remains_at_the_fleets_rate() {
+        let o = |remaining, fleet_rate| Outlook {
+            tree_size: 10_000,
+            remaining,
+            fleet_rate,
+            at: SystemTime::UNIX_EPOCH,
+        };
+        assert_eq!(o(0, 0.0).eta(), Some(Duration::ZERO));
+        assert_eq!(o(5_000, 0.0).eta(), None);
+        assert_eq!(o(5_000, f64::NAN).eta(), None);
+        assert_eq!(o(5_000, 100.0).eta(), Some(Duration::from_secs(50)));
+        assert_eq!(o(5_000, 3.0).eta(), Some(Duration::from_secs(1667)));
+        assert!(o(u64::MAX, 1e-300).eta().is_none());
     }
 }

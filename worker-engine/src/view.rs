@@ -1,6 +1,8 @@
 //! What the engine shows its frontends: per-log counters, the manager's
-//! scaling decisions, the connection state, spool depth and totals. The engine
-//! writes; frontends read snapshots and never block it.
+//! scaling decisions, the connection state, spool depth, this session's
+//! totals and the lifetime ones the manager counts ([`Standing`]). The
+//! engine writes; frontends read snapshots and never block it. The figures
+//! both frontends show are formatted here ([`fmt_ratio`], [`fmt_eta`]).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -58,15 +60,79 @@ pub fn fmt_rate(r: f64) -> String {
     }
 }
 
-/// A duration for display: `45s`, `4m30s`, `2h05m`.
+/// A duration for display: `45s`, `4m30s`, `2h05m`, `3d04h`.
 pub fn fmt_span(d: Duration) -> String {
     let s = d.as_secs();
     if s < 60 {
         format!("{s}s")
     } else if s < 3600 {
         format!("{}m{:02}s", s / 60, s % 60)
-    } else {
+    } else if s < 86_400 {
         format!("{}h{:02}m", s / 3600, s / 60 % 60)
+    } else {
+        format!("{}d{:02}h", s / 86_400, s / 3600 % 24)
+    }
+}
+
+/// What shows a figure that is not known (yet).
+pub const UNKNOWN: &str = "—";
+
+/// The share of examined entries that matched, for display: `0.011%`,
+/// `1.25%`, `0%`; [`UNKNOWN`] before any entry. At most 7 characters.
+pub fn fmt_ratio(matches: u64, entries: u64) -> String {
+    if entries == 0 {
+        return UNKNOWN.to_owned();
+    }
+    let p = matches as f64 * 100.0 / entries as f64;
+    if matches == 0 {
+        "0%".to_owned()
+    } else if p >= 10.0 {
+        format!("{p:.1}%")
+    } else if p >= 1.0 {
+        format!("{p:.2}%")
+    } else if p >= 0.01 {
+        format!("{p:.3}%")
+    } else if p >= 0.0001 {
+        format!("{p:.4}%")
+    } else {
+        "<.0001%".to_owned()
+    }
+}
+
+/// An ETA for display: `done`, a span ([`fmt_span`]), or [`UNKNOWN`].
+pub fn fmt_eta(eta: Option<Duration>) -> String {
+    match eta {
+        Some(d) if d.is_zero() => "done".to_owned(),
+        Some(d) => fmt_span(d),
+        None => UNKNOWN.to_owned(),
+    }
+}
+
+/// The manager's lifetime figures for this worker's public name (all its
+/// machines), as of `at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub name: String,
+    pub machines: u64,
+    pub entries: u64,
+    pub matches: u64,
+    pub tasks_done: u64,
+    /// Place on the leaderboard; `None`: not ranked.
+    pub rank: Option<u64>,
+    /// Names on the leaderboard.
+    pub of: u64,
+    /// This machine's page on the dashboards (with `--site-url`).
+    pub page_url: Option<String>,
+    pub at: SystemTime,
+}
+
+impl Standing {
+    /// `rank 3 of 17`, or `not ranked`.
+    pub fn rank_text(&self) -> String {
+        match self.rank {
+            Some(r) => format!("rank {r} of {}", self.of),
+            None => "not ranked".to_owned(),
+        }
     }
 }
 
@@ -90,6 +156,7 @@ pub struct EngineView {
     scaling: Mutex<VecDeque<ScalingEvent>>,
     manager: Mutex<String>,
     worker: Mutex<String>,
+    standing: Mutex<Option<Standing>>,
     /// Batches waiting in the spool.
     pub spool_batches: AtomicU64,
     /// Matches acknowledged by the manager this session.
@@ -164,6 +231,17 @@ impl EngineView {
         self.worker.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
+    /// The manager's latest lifetime figures for this worker's name.
+    pub fn set_standing(&self, s: Standing) {
+        if let Ok(mut g) = self.standing.lock() {
+            *g = Some(s);
+        }
+    }
+
+    pub fn standing(&self) -> Option<Standing> {
+        self.standing.lock().ok().and_then(|g| g.clone())
+    }
+
     /// Entries and matches over every log this session.
     pub fn totals(&self) -> (u64, u64) {
         self.logs().iter().fold((0, 0), |(e, m), l| {
@@ -199,5 +277,26 @@ mod tests {
         assert!(e.is_cooldown());
         assert_eq!(e.reason, "cooling down 4m30s: failures");
         assert_eq!(fmt_span(Duration::from_secs(7500)), "2h05m");
+        assert_eq!(
+            fmt_span(Duration::from_secs(3 * 86_400 + 4 * 3600 + 59)),
+            "3d04h"
+        );
+    }
+
+    #[test]
+    fn ratios_and_etas_read_well_and_stay_short() {
+        assert_eq!(fmt_ratio(0, 0), UNKNOWN);
+        assert_eq!(fmt_ratio(0, 10), "0%");
+        assert_eq!(fmt_ratio(10, 90_600), "0.011%");
+        assert_eq!(fmt_ratio(1, 13_800), "0.0072%");
+        assert_eq!(fmt_ratio(5, 400), "1.25%");
+        assert_eq!(fmt_ratio(1, 1), "100.0%");
+        assert_eq!(fmt_ratio(1, u64::MAX), "<.0001%");
+        for (m, e) in [(1, 3), (1, 7), (1, 70_001), (9_999, 10_000), (1, 1_000_003)] {
+            assert!(fmt_ratio(m, e).chars().count() <= 7, "{}", fmt_ratio(m, e));
+        }
+        assert_eq!(fmt_eta(None), UNKNOWN);
+        assert_eq!(fmt_eta(Some(Duration::ZERO)), "done");
+        assert_eq!(fmt_eta(Some(Duration::from_secs(75))), "1m15s");
     }
 }

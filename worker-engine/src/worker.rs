@@ -1,7 +1,9 @@
 //! The managed worker: registers once (token kept in the state directory),
 //! replays the spool, claims tasks, fetches each with [`fetch_range`],
 //! uploads the matches with their audit paths, reports progress in
-//! heartbeats, obeys the manager's scaling, and drains on shutdown.
+//! heartbeats, obeys the manager's scaling, asks the manager for its
+//! lifetime totals and the logs' outlook every [`WorkerConfig::standing_every`],
+//! and drains on shutdown.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -71,6 +73,12 @@ pub struct WorkerConfig {
     pub proxy: Option<String>,
     /// Trust the CA certificates of this PEM file too on connections to logs.
     pub log_ca: Option<PathBuf>,
+    /// The dashboards' base URL (`https://ctjp.example.org/`): the link to
+    /// this machine's page is built from it and the manager's page path.
+    pub site_url: Option<String>,
+    /// How often to ask the manager for the name's lifetime totals, rank and
+    /// the logs' outlook (first right after registering).
+    pub standing_every: Duration,
 }
 
 /// What the state directory keeps between runs.
@@ -190,6 +198,9 @@ struct Inner {
     /// A task of ours ended: what the manager's last "no task" answer was
     /// based on (the tasks we held) changed.
     task_ended: tokio::sync::Notify,
+    /// A lease of a log new to this session came in: its outlook is worth
+    /// asking for now.
+    new_log: tokio::sync::Notify,
     uploads: mpsc::Sender<Outgoing>,
     spool: Mutex<Spool>,
     /// The spool's bound: what unsettled batches take of it.
@@ -310,6 +321,7 @@ pub async fn run(
         log_urls: std::sync::Mutex::new(HashMap::new()),
         cooldowns: std::sync::Mutex::new(HashMap::new()),
         task_ended: tokio::sync::Notify::new(),
+        new_log: tokio::sync::Notify::new(),
         uploads: tx,
         spool: Mutex::new(spool),
         room,
@@ -342,6 +354,7 @@ pub async fn run(
             .await;
     }
     let heartbeats = tokio::spawn(heartbeat_loop(inner.clone(), cancel.clone()));
+    let standings = tokio::spawn(standing_loop(inner.clone(), cancel.clone()));
     let mut runners = tokio::task::JoinSet::new();
     claim_loop(&inner, &cancel, &mut runners).await;
     // Shutdown: ranges stop (their tokens are children of `cancel`); finished
@@ -367,6 +380,7 @@ pub async fn run(
     }
     upload_stop.cancel();
     let _ = uploader.await;
+    let _ = standings.await;
     Ok(())
 }
 
@@ -487,8 +501,12 @@ async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) {
 /// budget applies at once.
 async fn log_slot(inner: &Inner, lease: &TaskLease) -> Arc<LogSlot> {
     let key = lease.log_url.clone();
-    if let Ok(mut ids) = inner.log_urls.lock() {
-        ids.insert(lease.log_id, key.clone());
+    let new = inner
+        .log_urls
+        .lock()
+        .is_ok_and(|mut ids| ids.insert(lease.log_id, key.clone()).is_none());
+    if new {
+        inner.new_log.notify_one();
     }
     let slot = {
         let mut logs = inner.logs.lock().await;
@@ -1068,7 +1086,11 @@ async fn send_heartbeat(inner: &Inner, cancel: &CancellationToken) {
                     task_id: r.lease.task_id,
                     next_index: next,
                     entries: next - r.lease.next_index,
-                    matches: crate::stats::LogStats::get(&r.stats.matches)
+                    // This task's matches: the log's counter spans all its tasks.
+                    matches: r
+                        .progress
+                        .matches
+                        .load(Relaxed)
                         .min(next - r.lease.next_index),
                     errors: r.errors.load(Relaxed),
                     rate_limited: crate::stats::LogStats::get(&r.stats.rate_limited)
@@ -1107,6 +1129,82 @@ async fn send_heartbeat(inner: &Inner, cancel: &CancellationToken) {
             tracing::warn!(error = %e, "heartbeat failed");
         }
     }
+}
+
+/// Asks the manager for the name's lifetime totals and the logs' outlook,
+/// at once, then every [`WorkerConfig::standing_every`] and when a lease of
+/// a log new to this session comes in, until `cancel`. A manager without
+/// `GET /v1/workers/me` (404) is not asked again.
+async fn standing_loop(inner: Arc<Inner>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(inner.config.standing_every.max(Duration::from_secs(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = inner.new_log.notified() => {}
+            () = cancel.cancelled() => return,
+        }
+        let result = tokio::select! {
+            r = refresh_standing(&inner, &cancel) => r,
+            () = cancel.cancelled() => return,
+        };
+        match result {
+            Ok(()) => {}
+            Err(ClientError::Cancelled) => return,
+            Err(e) if e.status() == Some(404) => {
+                tracing::info!(
+                    "this manager does not report lifetime totals (no GET /v1/workers/me)"
+                );
+                return;
+            }
+            Err(e) => tracing::debug!(error = %e, "asking the manager for lifetime totals failed"),
+        }
+    }
+}
+
+async fn refresh_standing(inner: &Inner, cancel: &CancellationToken) -> Result<(), ClientError> {
+    // The logs of held tasks first, then the others this session knows.
+    let held: std::collections::BTreeSet<u64> = inner
+        .tasks
+        .lock()
+        .await
+        .values()
+        .map(|r| r.lease.log_id)
+        .collect();
+    let urls: HashMap<u64, String> = inner.log_urls.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut ids: Vec<u64> = urls.keys().copied().collect();
+    ids.sort_by_key(|id| (!held.contains(id), *id));
+    let s = inner.client.standing(&ids, cancel).await?;
+    let at = SystemTime::now();
+    for o in &s.logs {
+        if let Some(url) = urls.get(&o.log_id) {
+            inner.view.log(url).set_outlook(crate::stats::Outlook {
+                tree_size: o.tree_size,
+                remaining: o.remaining,
+                fleet_rate: o.entries_per_sec,
+                at,
+            });
+        }
+    }
+    let page_url = inner.config.site_url.as_deref().map(|base| {
+        format!(
+            "{}/{}",
+            base.trim_end_matches('/'),
+            s.page_path.trim_start_matches('/')
+        )
+    });
+    inner.view.set_standing(crate::view::Standing {
+        name: s.name,
+        machines: s.machines,
+        entries: s.entries,
+        matches: s.matches,
+        tasks_done: s.tasks_done,
+        rank: s.rank,
+        of: s.of,
+        page_url,
+        at,
+    });
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1153,6 +1251,8 @@ mod tests {
             local_address: None,
             proxy: None,
             log_ca: None,
+            site_url: None,
+            standing_every: Duration::from_secs(60),
         }
     }
 

@@ -1,7 +1,10 @@
 //! The headless frontend (`--no-tui`): logs to stdout (human or JSON) and to
 //! daily files, and prints a summary line every 10 seconds (per log: state,
 //! fetchers, and when the manager gave one the pace and budget, and any
-//! cooldown).
+//! cooldown) and a totals line every minute (`--totals-secs`): this
+//! session's and the name's lifetime totals with their .jp ratios, the
+//! rank, the dashboard link, and per log its .jp ratio, entries left and
+//! ETA, the figures the screen shows.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -9,16 +12,30 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use worker_engine::stats::LogStats;
-use worker_engine::view::{EngineView, describe_budget, fmt_rate, fmt_span};
+use worker_engine::view::{
+    EngineView, UNKNOWN, describe_budget, fmt_eta, fmt_rate, fmt_ratio, fmt_span,
+};
 
-/// Prints a summary every `every` until `cancel` fires.
-pub async fn summaries(view: Arc<EngineView>, every: Duration, cancel: CancellationToken) {
+/// Prints a summary every `every` and the totals every `totals_every`
+/// until `cancel` fires.
+pub async fn summaries(
+    view: Arc<EngineView>,
+    every: Duration,
+    totals_every: Duration,
+    cancel: CancellationToken,
+) {
     let mut last = (Instant::now(), view.totals().0);
     let mut tick = tokio::time::interval(every);
+    let mut totals_tick = tokio::time::interval(totals_every.max(Duration::from_secs(1)));
     tick.tick().await;
+    totals_tick.tick().await;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = totals_tick.tick() => {
+                log_totals(&view);
+                continue;
+            }
             () = cancel.cancelled() => return,
         }
         let (entries, matches) = view.totals();
@@ -65,5 +82,60 @@ pub async fn summaries(view: Arc<EngineView>, every: Duration, cancel: Cancellat
             logs = %logs.join(", "),
             "summary"
         );
+    }
+}
+
+/// One log for the totals line: `host/path .jp=0.011% left=3200 eta=12s`.
+fn log_outlook(l: &LogStats) -> String {
+    let name = l
+        .name
+        .strip_prefix("https://")
+        .or_else(|| l.name.strip_prefix("http://"))
+        .unwrap_or(&l.name)
+        .trim_end_matches('/');
+    let ratio = fmt_ratio(LogStats::get(&l.matches), LogStats::get(&l.entries));
+    match l.outlook() {
+        Some(o) => format!(
+            "{name} .jp={ratio} left={} eta={}",
+            o.remaining,
+            fmt_eta(o.eta())
+        ),
+        None => format!("{name} .jp={ratio} left={UNKNOWN} eta={UNKNOWN}"),
+    }
+}
+
+/// The totals line: this session's, the name's lifetime ones (as the
+/// manager last told them), and each log's outlook.
+fn log_totals(view: &EngineView) {
+    let (entries, matches) = view.totals();
+    let tasks_done = EngineView::get(&view.tasks_done);
+    let logs: Vec<String> = view.logs().iter().map(|l| log_outlook(l)).collect();
+    let logs = logs.join(", ");
+    match view.standing() {
+        Some(s) => tracing::info!(
+            session.entries = entries,
+            session.matches = matches,
+            session.jp_ratio = %fmt_ratio(matches, entries),
+            session.tasks_done = tasks_done,
+            lifetime.entries = s.entries,
+            lifetime.matches = s.matches,
+            lifetime.jp_ratio = %fmt_ratio(s.matches, s.entries),
+            lifetime.tasks_done = s.tasks_done,
+            rank = %s.rank.map_or_else(|| "none".to_owned(), |r| r.to_string()),
+            rank_of = s.of,
+            machines = s.machines,
+            dashboard = %s.page_url.as_deref().unwrap_or(UNKNOWN),
+            logs = %logs,
+            "totals"
+        ),
+        None => tracing::info!(
+            session.entries = entries,
+            session.matches = matches,
+            session.jp_ratio = %fmt_ratio(matches, entries),
+            session.tasks_done = tasks_done,
+            lifetime = "not known yet (the manager has not answered)",
+            logs = %logs,
+            "totals"
+        ),
     }
 }

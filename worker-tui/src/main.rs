@@ -101,6 +101,14 @@ struct RunArgs {
     /// are trusted either way.
     #[arg(long, env = "CT_LOG_CA", value_name = "FILE")]
     log_ca: Option<PathBuf>,
+    /// The dashboards' base URL (e.g. https://ctjp.example.org/): the screen
+    /// and the headless totals link to this machine's page there.
+    #[arg(long, env = "CT_SITE_URL", value_name = "URL")]
+    site_url: Option<String>,
+    /// Seconds between asking the manager for your name's lifetime totals,
+    /// rank and the logs' ETAs; headless mode logs them as often.
+    #[arg(long, env = "CT_TOTALS_SECS", default_value_t = 60)]
+    totals_secs: u64,
     /// Directory for daily-rotated log files (none when absent).
     #[arg(long, env = "CT_LOG_DIR")]
     log_dir: Option<PathBuf>,
@@ -171,11 +179,24 @@ fn init_stderr_logging() {
         .try_init();
 }
 
+/// `--site-url` when given: an http(s) URL.
+fn site_url(arg: Option<String>) -> anyhow::Result<Option<String>> {
+    let Some(url) = arg.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        anyhow::bail!("--site-url (CT_SITE_URL) must be an http:// or https:// URL, not {url:?}");
+    }
+    Ok(Some(url))
+}
+
 fn run_worker(args: RunArgs) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let Some(manager) = args.manager.clone() else {
         anyhow::bail!("--manager URL (or CT_MANAGER_URL) is required; see --help");
     };
+    let site_url = site_url(args.site_url.clone())?;
     let interactive =
         !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if !args.no_tui && !interactive {
@@ -244,6 +265,8 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         local_address: args.local_address,
         proxy: args.proxy.filter(|p| !p.trim().is_empty()),
         log_ca: args.log_ca.filter(|p| !p.as_os_str().is_empty()),
+        site_url,
+        standing_every: Duration::from_secs(args.totals_secs.max(1)),
     };
     let metrics_listen = args.metrics_listen;
     async_main(async move {
@@ -271,6 +294,7 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
             let summary = tokio::spawn(headless::summaries(
                 view.clone(),
                 Duration::from_secs(10),
+                config.standing_every,
                 cancel.clone(),
             ));
             let result =
@@ -292,6 +316,7 @@ fn run_worker(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(
             entries,
             matches,
+            jp_ratio = %worker_engine::view::fmt_ratio(matches, entries),
             uploaded = worker_engine::view::EngineView::get(&view.uploaded),
             "stopped"
         );
@@ -326,5 +351,22 @@ async fn stop_on_signal(cancel: CancellationToken, interactive: bool) {
         if tokio::signal::ctrl_c().await.is_ok() {
             cancel.cancel();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_site_url_is_http_or_https() {
+        assert_eq!(site_url(None).ok(), Some(None));
+        assert_eq!(site_url(Some("  ".into())).ok(), Some(None));
+        assert_eq!(
+            site_url(Some(" https://ctjp.example.org/ ".into())).ok(),
+            Some(Some("https://ctjp.example.org/".into()))
+        );
+        assert!(site_url(Some("ctjp.example.org".into())).is_err());
+        assert!(site_url(Some("https://a b".into())).is_err());
     }
 }

@@ -10,20 +10,30 @@
 //! are not refused as if each were a new name. A name with a flagged or
 //! revoked machine takes no new machines: registering again does not shed
 //! a flag or a revocation.
+//!
+//! `GET /v1/workers/me` (a worker token): the caller's name with its
+//! lifetime totals and rank, and how the logs it names stand. Workers ask
+//! about once a minute; it costs two queries for the name and three index
+//! ranges per log named, at most [`STANDING_MAX_LOGS`] logs.
+
+use std::collections::BTreeSet;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use ct_core::protocol::{
-    ErrorBody, ErrorCode, RegisterRequest, RegisterResponse, SECRET_BYTES, TOKEN_MAX_BYTES,
+    ErrorBody, ErrorCode, LogOutlook, RegisterRequest, RegisterResponse, SECRET_BYTES,
+    STANDING_MAX_LOGS, TOKEN_MAX_BYTES, WorkerStanding,
 };
 use ct_db::limits::{SHORT_TEXT, WORKER_NAME_CHARS};
 use ct_db::workers::{self, Bar, Outcome, Refused, Registration};
 use rand::Rng;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use utoipa::IntoParams;
 
 use crate::error::{Error, Result};
 use crate::metrics::inc;
-use crate::routes::{ClientAddr, Json};
+use crate::routes::{ClientAddr, Json, Query};
 use crate::{AppState, auth, db};
 
 fn valid_name(name: &str) -> bool {
@@ -220,5 +230,146 @@ fn refusal(name: &str, why: Refused) -> Error {
                  so that a restart reuses its registration"
             ),
         ),
+    }
+}
+
+/// The query of `GET /v1/workers/me`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StandingQuery {
+    /// Log ids, comma-separated (at most 64): the logs to tell how they
+    /// stand. Unknown ids are left out of the answer.
+    #[serde(default)]
+    #[param(max_length = 1400)]
+    pub logs: Option<String>,
+}
+
+/// Bytes of `?logs=` at most: 64 of the longest ids with their commas.
+const LOGS_MAX_BYTES: usize = 1400;
+
+/// The ids of `?logs=`: numbers, comma-separated, at most [`STANDING_MAX_LOGS`].
+fn log_ids(list: Option<&str>) -> Result<Vec<u64>> {
+    let list = list.unwrap_or("");
+    if list.len() > LOGS_MAX_BYTES {
+        return Err(Error::bad_request(format!(
+            "logs is at most {LOGS_MAX_BYTES} bytes"
+        )));
+    }
+    let mut ids = BTreeSet::new();
+    for part in list.split(',').map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let id = part.parse::<u64>().map_err(|_| {
+            Error::bad_request(format!(
+                "logs is a comma-separated list of log ids; {:?} is not one",
+                db::clip(part, 32)
+            ))
+        })?;
+        ids.insert(id);
+        if ids.len() > STANDING_MAX_LOGS {
+            return Err(Error::bad_request(format!(
+                "at most {STANDING_MAX_LOGS} logs at once"
+            )));
+        }
+    }
+    Ok(ids.into_iter().collect())
+}
+
+/// Minutes of per-minute statistics a log's fleet rate is taken over.
+const RATE_MINUTES: i64 = 10;
+
+/// The fleet's entries per second over the window from `since_s` to
+/// `now_s`: from the first minute with a report, one minute at least.
+fn fleet_rate(o: &workers::Outlook, since_s: i64, now_s: i64) -> f64 {
+    let from = o.first_minute.map_or(since_s, |m| m.max(since_s));
+    let secs = (now_s - from).max(60);
+    o.recent_entries as f64 / secs as f64
+}
+
+/// The caller's name with its lifetime totals and rank (its machines summed,
+/// as the leaderboard shows them), and how the logs it names stand.
+#[utoipa::path(
+    get,
+    path = "/v1/workers/me",
+    operation_id = "my_standing",
+    tag = "worker",
+    security(("worker_token" = [])),
+    params(StandingQuery),
+    responses(
+        (status = 200, description = "The caller's name, lifetime totals, rank and the logs asked about", body = WorkerStanding),
+        (status = 400, description = "`bad_request`: `logs` is not a comma-separated list of at most 64 log ids", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no, an unknown, a replaced or a revoked worker token", body = ErrorBody),
+        (status = 500, description = "The database failed (the cause is logged)", body = ErrorBody),
+    ),
+)]
+pub async fn me(
+    State(state): State<AppState>,
+    worker: auth::Worker,
+    Query(q): Query<StandingQuery>,
+) -> Result<Json<WorkerStanding>> {
+    let ids = log_ids(q.logs.as_deref())?;
+    let Some(s) = workers::standing(&state.pool, worker.id).await? else {
+        return Err(Error::unauthorized("unknown worker"));
+    };
+    let now_s = db::now_ms() / 1000;
+    let since_s = (now_s / 60 - RATE_MINUTES) * 60;
+    let logs = workers::outlook(&state.pool, &ids, since_s)
+        .await?
+        .iter()
+        .map(|o| LogOutlook {
+            log_id: o.log_id,
+            tree_size: o.tree_size,
+            remaining: o.remaining(),
+            entries_per_sec: fleet_rate(o, since_s, now_s),
+        })
+        .collect();
+    Ok(Json(WorkerStanding {
+        worker_id: worker.id,
+        name: s.name,
+        machines: s.machines,
+        entries: s.entries,
+        matches: s.matches,
+        tasks_done: s.tasks_done,
+        rank: s.rank,
+        of: s.ranked,
+        page_path: format!("workers/{}.html", worker.id),
+        logs,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_ids_are_numbers_deduplicated_and_bounded() {
+        assert_eq!(log_ids(None).ok(), Some(vec![]));
+        assert_eq!(log_ids(Some("")).ok(), Some(vec![]));
+        assert_eq!(log_ids(Some("3, 1,3,,2")).ok(), Some(vec![1, 2, 3]));
+        assert!(log_ids(Some("1,x")).is_err());
+        assert!(log_ids(Some("-1")).is_err());
+        assert!(log_ids(Some("18446744073709551616")).is_err());
+        let many: Vec<String> = (0..=STANDING_MAX_LOGS).map(|i| i.to_string()).collect();
+        assert!(log_ids(Some(&many.join(","))).is_err());
+        assert!(log_ids(Some(&many[1..].join(","))).is_ok());
+        assert!(log_ids(Some(&",".repeat(LOGS_MAX_BYTES + 1))).is_err());
+    }
+
+    #[test]
+    fn the_fleet_rate_counts_from_the_first_report_and_a_minute_at_least() {
+        let o = |entries, first| workers::Outlook {
+            log_id: 1,
+            tree_size: 0,
+            outstanding: 0,
+            planned_from: 0,
+            recent_entries: entries,
+            first_minute: first,
+        };
+        let (since, now) = (6_000, 6_630);
+        assert_eq!(fleet_rate(&o(0, None), since, now), 0.0);
+        assert!((fleet_rate(&o(6_300, Some(6_000)), since, now) - 10.0).abs() < 1e-9);
+        assert!((fleet_rate(&o(1_200, Some(6_600)), since, now) - 20.0).abs() < 1e-9);
+        assert!((fleet_rate(&o(630, Some(5_000)), since, now) - 1.0).abs() < 1e-9);
     }
 }

@@ -16,3 +16,4 @@ mod openapi;
 mod operations;
 mod poll;
 mod requests;
+mod standing;

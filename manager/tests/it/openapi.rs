@@ -162,7 +162,10 @@ async fn the_document_covers_every_route() {
             let tag = op["tags"][0].as_str().unwrap_or("");
             let (want_schemes, want_tag): (&[&str], &str) = if path.starts_with("/v1/admin/") {
                 (&["admin_token"], "admin")
-            } else if path.starts_with("/v1/tasks/") || path == "/v1/heartbeat" {
+            } else if path.starts_with("/v1/tasks/")
+                || path == "/v1/heartbeat"
+                || path == "/v1/workers/me"
+            {
                 (&["worker_token"], "worker")
             } else if path == "/v1/workers/register" {
                 (&[], "worker")

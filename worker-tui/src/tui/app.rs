@@ -7,8 +7,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use worker_engine::stats::{LogState, LogStats};
-use worker_engine::view::{EngineView, ScalingEvent};
+use worker_engine::stats::{LogState, LogStats, Outlook};
+use worker_engine::view::{EngineView, ScalingEvent, Standing};
 
 use super::logs::LogBuffer;
 
@@ -46,6 +46,8 @@ pub struct LogRow {
     pub history: VecDeque<u64>,
     /// The newest matching names of this log.
     pub latest: Vec<String>,
+    /// How the manager last said the log stands (entries left, the fleet's rate).
+    pub outlook: Option<Outlook>,
 }
 
 impl LogRow {
@@ -65,7 +67,13 @@ impl LogRow {
             fetchers_allowed: 0,
             history: VecDeque::new(),
             latest: Vec::new(),
+            outlook: None,
         }
+    }
+
+    /// When the log is collected at the fleet's rate (see [`Outlook::eta`]).
+    pub fn eta(&self) -> Option<Duration> {
+        self.outlook.and_then(|o| o.eta())
     }
 
     /// Entries per second over the last five seconds.
@@ -105,6 +113,8 @@ pub struct App {
     pub scaling: Vec<ScalingEvent>,
     pub manager: String,
     pub worker: String,
+    /// The name's lifetime totals and rank, as the manager last told them.
+    pub standing: Option<Standing>,
     pub spool_batches: u64,
     pub uploaded: u64,
     pub tasks_done: u64,
@@ -165,6 +175,7 @@ impl App {
             scaling: Vec::new(),
             manager: "connecting".into(),
             worker: String::new(),
+            standing: None,
             spool_batches: 0,
             uploaded: 0,
             tasks_done: 0,
@@ -204,6 +215,7 @@ impl App {
         self.uptime = now.saturating_duration_since(self.started);
         self.manager = view.manager_state();
         self.worker = view.worker();
+        self.standing = view.standing();
         self.spool_batches = EngineView::get(&view.spool_batches);
         self.uploaded = EngineView::get(&view.uploaded);
         self.tasks_done = EngineView::get(&view.tasks_done);
@@ -283,6 +295,7 @@ fn copy_stats(row: &mut LogRow, s: &LogStats) {
     row.requests = LogStats::get(&s.requests);
     row.fetchers_active = s.fetchers_active.load(Relaxed);
     row.fetchers_allowed = s.fetchers_allowed.load(Relaxed);
+    row.outlook = s.outlook();
 }
 
 /// The names of `cur` that came after the newest one of `prev`.

@@ -1,11 +1,15 @@
-//! The detail view of the selected log (Enter; Esc goes back): its counters,
-//! range gauge, throughput, scaling decisions and latest names.
+//! The detail view of the selected log (Enter; Esc goes back): its counters
+//! and .jp ratio this session, how much of the log is left and its ETA at
+//! the fleet's rate, range gauge, throughput, scaling decisions and latest
+//! names.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Gauge, Paragraph, Sparkline};
+
+use worker_engine::view::{UNKNOWN, fmt_eta, fmt_rate, fmt_ratio};
 
 use super::app::App;
 use super::render::{count, rate, short_name, state_style};
@@ -17,7 +21,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         return;
     };
     let [info, gauge, spark, lower] = Layout::vertical([
-        Constraint::Length(6),
+        Constraint::Length(7),
         Constraint::Length(3),
         Constraint::Length(5),
         Constraint::Min(3),
@@ -37,6 +41,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Span::raw(format!("{:<10}", count(l.entries))),
             label("matches "),
             Span::raw(format!("{:<8}", count(l.matches))),
+            label(".jp "),
+            Span::raw(format!("{:<8}", fmt_ratio(l.matches, l.entries))),
             label("rate "),
             Span::raw(format!("{}/s", rate(l.rate()))),
         ]),
@@ -57,6 +63,32 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 l.fetchers_active, l.fetchers_allowed
             )),
         ]),
+        match l.outlook {
+            Some(o) => Line::from(vec![
+                label("log "),
+                Span::raw(format!(
+                    "{} entries, {} left",
+                    count(o.tree_size),
+                    count(o.remaining)
+                )),
+                label("  ETA "),
+                Span::raw(fmt_eta(l.eta())),
+                label(if o.fleet_rate > 0.0 {
+                    "  at the fleet's "
+                } else {
+                    "  the fleet's rate is not known yet"
+                }),
+                Span::raw(if o.fleet_rate > 0.0 {
+                    format!("{}/s", fmt_rate(o.fleet_rate))
+                } else {
+                    String::new()
+                }),
+            ]),
+            None => Line::from(vec![
+                label("log "),
+                Span::raw(format!("{UNKNOWN} (the manager has not told yet)")),
+            ]),
+        },
     ];
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(format!(" {} ", short_name(&l.name)))),

@@ -35,8 +35,12 @@ pub fn help(app: &App, frame: &mut Frame, area: Rect) {
         Line::from(format!("  your cap: {cap}")),
         Line::from("  The manager's allowance still applies; a new cap"),
         Line::from("  takes effect at the next heartbeat."),
-        Line::from("  Totals are this session's; lifetime totals are on"),
-        Line::from("  the manager's dashboard."),
+        Line::from(""),
+        Line::from("  session: this run; lifetime: your name's, all its"),
+        Line::from("  machines, as the manager counts them (every minute)."),
+        Line::from("  .jp: the share of entries that named a .jp domain."),
+        Line::from("  ETA: the log's entries left at the whole fleet's rate"),
+        Line::from("  of the last 10 minutes (— when not known yet)."),
     ];
     let r = centered(area, 60, text.len() as u16 + 2);
     frame.render_widget(Clear, r);

@@ -18,7 +18,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     let [top, body, bottom] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(0),
-        Constraint::Length(2),
+        Constraint::Length(footer::HEIGHT),
     ])
     .areas(area);
     header::render(app, frame, top);

@@ -1,11 +1,16 @@
-//! The logs table: one row per log with its kind, state, range progress,
-//! entries/s, matches, 429s, errors and fetchers in use / allowed.
+//! The logs table: one row per log with its state, current range progress,
+//! entries/s, matches and their .jp ratio this session, the log's ETA (at
+//! the fleet's rate, from the manager), 429s, errors and fetchers in use /
+//! allowed. The kind shows from 90 columns, the range and a progress bar
+//! from 120; the detail view always has them.
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+
+use worker_engine::view::{fmt_eta, fmt_ratio};
 
 use super::app::{App, LogRow};
 use super::render::{bar, count, fit_left, rate, short_name, state_style};
@@ -14,8 +19,46 @@ fn right(s: String) -> Cell<'static> {
     Cell::from(Line::from(s).alignment(Alignment::Right))
 }
 
+/// Which optional columns fit.
+#[derive(Debug, Clone, Copy)]
+struct Fit {
+    kind: bool,
+    /// The range and a progress bar instead of a percentage.
+    wide: bool,
+}
+
+/// The columns after the name: header, width, right-aligned.
+fn columns(fit: Fit) -> Vec<(&'static str, u16, bool)> {
+    let mut c = Vec::new();
+    if fit.kind {
+        c.push(("Kind", 7, false));
+    }
+    c.push(("State", 11, false));
+    if fit.wide {
+        c.push(("Range", 17, false));
+        c.push(("Progress", 10, false));
+    } else {
+        c.push(("Task", 4, true));
+    }
+    c.extend([
+        ("e/s", 6, true),
+        ("Match", 6, true),
+        (".jp", 7, true),
+        ("ETA", 6, true),
+        ("429", 5, true),
+        ("Err", 5, true),
+        ("Fetch", 5, true),
+    ]);
+    c
+}
+
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
-    let block = Block::bordered().title(" Logs ");
+    let title = match app.active_tasks {
+        0 => " Logs ".to_owned(),
+        1 => " Logs · 1 task held ".to_owned(),
+        n => format!(" Logs · {n} tasks held "),
+    };
+    let block = Block::bordered().title(title);
     if app.logs.is_empty() {
         let text = if app.paused {
             "paused: no work is claimed (p to resume)"
@@ -30,36 +73,27 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    // The range column fits from 100 columns up; the detail view always has it.
-    let wide = area.width >= 100;
-    let name_w = usize::from(area.width.saturating_sub(if wide { 84 } else { 66 })).max(8);
-    let mut head = vec!["Log", "Kind", "State"];
-    if wide {
-        head.push("Range");
-    }
-    head.extend(["Progress", "e/s", "Match", "429", "Err", "Fetch"]);
-    let header = Row::new(head.into_iter().map(|h| match h {
-        "e/s" | "Match" | "429" | "Err" | "Fetch" => right(h.to_owned()),
-        _ => Cell::from(h),
-    }))
+    let fit = Fit {
+        kind: area.width >= 90,
+        wide: area.width >= 120,
+    };
+    let cols = columns(fit);
+    // Borders, the highlight symbol and one space between columns.
+    let fixed: u16 = cols.iter().map(|(_, w, _)| w + 1).sum::<u16>() + 3;
+    let name_w = usize::from(area.width.saturating_sub(fixed)).max(8);
+    let header = Row::new(std::iter::once(Cell::from("Log")).chain(cols.iter().map(
+        |&(h, _, r)| {
+            if r {
+                right(h.to_owned())
+            } else {
+                Cell::from(h)
+            }
+        },
+    )))
     .style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = app.logs.iter().map(|l| row(l, name_w, wide));
-    let mut widths = vec![
-        Constraint::Fill(1),
-        Constraint::Length(7),
-        Constraint::Length(11),
-    ];
-    if wide {
-        widths.push(Constraint::Length(17));
-    }
-    widths.extend([
-        Constraint::Length(10),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(5),
-    ]);
+    let rows = app.logs.iter().map(|l| row(l, name_w, fit));
+    let widths = std::iter::once(Constraint::Fill(1))
+        .chain(cols.iter().map(|&(_, w, _)| Constraint::Length(w)));
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
@@ -70,24 +104,32 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn row(l: &LogRow, name_w: usize, wide: bool) -> Row<'static> {
-    let progress = l.progress().map_or_else(|| "-".to_owned(), |p| bar(p, 5));
+fn row(l: &LogRow, name_w: usize, fit: Fit) -> Row<'static> {
     let errors = l.errors + l.server_errors;
-    let mut cells = vec![
-        Cell::from(fit_left(short_name(&l.name), name_w)),
-        Cell::from(if l.kind.is_empty() { "?" } else { l.kind }),
-        Cell::from(l.state.as_str()).style(state_style(l.state)),
-    ];
-    if wide {
+    let mut cells = vec![Cell::from(fit_left(short_name(&l.name), name_w))];
+    if fit.kind {
+        cells.push(Cell::from(if l.kind.is_empty() { "?" } else { l.kind }));
+    }
+    cells.push(Cell::from(l.state.as_str()).style(state_style(l.state)));
+    if fit.wide {
         cells.push(Cell::from(
             l.range
                 .map_or_else(|| "-".to_owned(), |(s, e, _)| format!("{s}-{e}")),
         ));
+        cells.push(Cell::from(
+            l.progress().map_or_else(|| "-".to_owned(), |p| bar(p, 5)),
+        ));
+    } else {
+        cells.push(right(l.progress().map_or_else(
+            || "-".to_owned(),
+            |p| format!("{}%", (p * 100.0).floor() as u64),
+        )));
     }
     cells.extend([
-        Cell::from(progress),
         right(rate(l.rate())),
         right(count(l.matches)),
+        right(fmt_ratio(l.matches, l.entries)),
+        right(fmt_eta(l.eta())),
         right(count(l.rate_limited)).style(if l.rate_limited > 0 {
             Style::new().fg(Color::Yellow)
         } else {

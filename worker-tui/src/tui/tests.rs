@@ -11,8 +11,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use worker_engine::stats::{LogState, LogStats};
-use worker_engine::view::{EngineView, ScalingEvent};
+use worker_engine::stats::{LogState, LogStats, Outlook};
+use worker_engine::view::{EngineView, ScalingEvent, Standing};
 
 use super::app::{Action, App, Command, Screen, update};
 use super::logs::LogBuffer;
@@ -27,16 +27,43 @@ fn draw(app: &App, w: u16, h: u16) -> TestBackend {
     t.backend().clone()
 }
 
+/// The screen as text, one line per row.
+fn text(app: &App, w: u16, h: u16) -> String {
+    let backend = draw(app, w, h);
+    let buf = backend.buffer();
+    (0..h)
+        .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
+/// What the manager says of alice: two machines, third of 17 names.
+fn standing() -> Standing {
+    Standing {
+        name: "alice".into(),
+        machines: 2,
+        entries: 2_310_000,
+        matches: 250,
+        tasks_done: 120,
+        rank: Some(3),
+        of: 17,
+        page_url: Some("https://ctjp.example.org/workers/3.html".into()),
+        at: at(3600 * 9),
+    }
+}
+
 /// A busy worker: two logs, one fetching, one backing off after 429s, after
-/// 90 s of sampling.
+/// 90 s of sampling. The manager said how both logs stand: argon has 1.5M
+/// entries left at a fleet's 300/s, tuscolo's fleet rate is not known yet.
 fn busy() -> (Arc<EngineView>, LogBuffer, App) {
     let view = EngineView::new();
     view.set_worker("alice");
     view.set_manager_state("connected");
+    view.set_standing(standing());
     let a = view.log(ARGON);
     a.set_kind("rfc6962");
     a.set_state(LogState::Fetching);
@@ -49,6 +76,18 @@ fn busy() -> (Arc<EngineView>, LogBuffer, App) {
     b.set_range(Some((0, 512, 64)));
     b.fetchers_active.store(0, Relaxed);
     b.fetchers_allowed.store(1, Relaxed);
+    a.set_outlook(Outlook {
+        tree_size: 2_100_000,
+        remaining: 1_500_000,
+        fleet_rate: 300.0,
+        at: at(3600 * 9),
+    });
+    b.set_outlook(Outlook {
+        tree_size: 512,
+        remaining: 448,
+        fleet_rate: 0.0,
+        at: at(3600 * 9),
+    });
     view.push_scaling(ScalingEvent {
         at: at(3600 * 9 + 60),
         log: ARGON.into(),
@@ -243,4 +282,47 @@ fn keys() {
     assert_eq!(key_action(k(KeyCode::Char('+'))), Some(Action::CapUp));
     assert_eq!(key_action(k(KeyCode::Char('-'))), Some(Action::CapDown));
     assert_eq!(key_action(k(KeyCode::Char('?'))), Some(Action::Help));
+}
+
+/// A log collected to its tree size shows `done`; a log the manager has not
+/// told of yet, and a name that is not ranked (no link without --site-url).
+#[test]
+fn a_collected_log_an_unknown_one_and_an_unranked_name() {
+    let (view, logs, mut app) = busy();
+    view.log(ARGON).set_outlook(Outlook {
+        tree_size: 2_100_000,
+        remaining: 0,
+        fleet_rate: 0.0,
+        at: at(3600 * 9),
+    });
+    view.log("https://third.example/log/")
+        .set_state(LogState::Idle);
+    view.set_standing(Standing {
+        rank: None,
+        machines: 1,
+        page_url: None,
+        ..standing()
+    });
+    app.refresh(&view, &logs, Instant::now() + Duration::from_secs(91));
+    let screen = text(&app, 80, 24);
+    let row = |log: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(log))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row("argon2025h2").contains(" done "), "{screen}");
+    assert!(row(".example/log").contains("—      —"), "{screen}");
+    assert!(screen.contains("120 tasks │ not ranked "), "{screen}");
+    assert!(
+        !screen.contains("machines") && !screen.contains("https://"),
+        "{screen}"
+    );
+    update(&mut app, Action::Enter);
+    assert!(
+        text(&app, 80, 24).contains("ETA done"),
+        "{}",
+        text(&app, 80, 24)
+    );
 }

@@ -9,4 +9,5 @@ mod identity;
 mod inspect;
 mod log_traffic;
 mod spool;
+mod standing;
 mod tui;

@@ -1,7 +1,9 @@
 //! The interactive screen end to end: the real `ct-worker` in tmux (100x30)
 //! against ctlog-sim and the real manager (the harness of `e2e.rs`). The
-//! table fills, `p` pauses and resumes, `q` drains and exits 0 with the
-//! spool empty, the terminal given back and only true matches stored.
+//! table fills, the lifetime totals with the rank and the dashboard link
+//! and the logs' ETAs come from the manager, `p` pauses and resumes, `q`
+//! drains and exits 0 with the spool empty, the terminal given back and only
+//! true matches stored.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -92,6 +94,37 @@ fn header(screen: &str) -> &str {
     screen.lines().next().unwrap_or("")
 }
 
+/// The cells of the logs table's ETA column (right-aligned, 6 wide), one
+/// per log row.
+fn eta_cells(screen: &str) -> Vec<String> {
+    let lines: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    let Some((head, end)) = lines.iter().enumerate().find_map(|(i, l)| {
+        let s: String = l.iter().collect();
+        let at = s.find(" ETA ")?;
+        s.contains("Fetch")
+            .then(|| (i, s[..at].chars().count() + 4))
+    }) else {
+        return Vec::new();
+    };
+    lines[head + 1..]
+        .iter()
+        .take_while(|l| l.first() == Some(&'│'))
+        .map(|l| {
+            l.get(end.saturating_sub(6)..end)
+                .map(|c| c.iter().collect::<String>().trim().to_owned())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The lifetime line of the footer.
+fn lifetime(screen: &str) -> &str {
+    screen
+        .lines()
+        .find(|l| l.trim_start().starts_with("lifetime "))
+        .unwrap_or("")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_screen_fills_pauses_and_quits_with_uploads_flushed() {
     if !tmux_available() {
@@ -110,6 +143,7 @@ async fn the_screen_fills_pauses_and_quits_with_uploads_flushed() {
     let state = stack.dir.join("tui-worker");
     let shell = format!(
         "CT_LOG=info '{bin}' --manager '{url}' --name tui-e2e --heartbeat-secs 1 \
+         --totals-secs 1 --site-url https://ctjp.example.org/ \
          --drain-secs 10 --state-dir '{state}'; echo \"ct-worker exit status $?\"; sleep 600",
         bin = env!("CARGO_BIN_EXE_ct-worker"),
         url = stack.url(""),
@@ -126,6 +160,25 @@ async fn the_screen_fills_pauses_and_quits_with_uploads_flushed() {
         s.contains("Latest matches") && s.contains("Log (files in"),
         "{s}"
     );
+
+    // The manager's figures: the name's lifetime totals and rank, the link
+    // to its page, and an ETA for a log (a time, or done once collected).
+    let s = tmux.wait(
+        "lifetime totals, the rank and an ETA",
+        Duration::from_secs(60),
+        |s| {
+            let l = lifetime(s);
+            l.contains("rank 1 of 1")
+                && !l.contains(" 0 entries")
+                && eta_cells(s)
+                    .iter()
+                    .any(|e| e == "done" || e.starts_with(|c: char| c.is_ascii_digit()))
+        },
+    );
+    assert!(lifetime(&s).contains("% "), "a .jp ratio: {s}");
+    assert!(s.contains(" session "), "{s}");
+    assert!(s.contains("https://ctjp.example.org/workers/1.html"), "{s}");
+    assert_eq!(eta_cells(&s).len(), 2, "{s}");
 
     // `p` pauses claiming, `p` again resumes.
     tmux.keys("p");
@@ -146,7 +199,7 @@ async fn the_screen_fills_pauses_and_quits_with_uploads_flushed() {
     });
     tmux.keys("Escape");
     tmux.wait("main view", Duration::from_secs(5), |s| {
-        s.contains("Progress")
+        s.contains("Entries/s (1 sample/s)")
     });
 
     stack.wait_tasks_done(2, Duration::from_secs(60)).await;
@@ -157,7 +210,7 @@ async fn the_screen_fills_pauses_and_quits_with_uploads_flushed() {
     });
     assert!(s.contains("ct-worker exit status 0"), "{s}");
     // The alternate screen is gone: no table is left on the terminal.
-    assert!(!s.contains("Progress"), "{s}");
+    assert!(!s.contains("Latest matches"), "{s}");
 
     let spooled: Vec<_> = std::fs::read_dir(state.join("spool"))
         .unwrap()
