@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use sqlx::{FromRow, MySqlPool, QueryBuilder};
 
@@ -562,58 +563,26 @@ pub struct CertName {
     pub registered_domain: String,
 }
 
-/// The certificates `ids` with their analysis, sightings and names.
+/// The certificates `ids` with their analysis, sightings and names. Each
+/// is a few random reads; chunks go to all the pool's connections at once,
+/// so that the disk has several reads to serve at a time.
 pub async fn certificates(
     pool: &MySqlPool,
     ids: &[i64],
 ) -> Result<(Vec<CertDetail>, Vec<SightingRow>, Vec<CertName>)> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let parts: Vec<_> = stream::iter(ids.chunks(CERT_CHUNK))
+        .map(|chunk| certificate_chunk(pool, chunk))
+        .buffer_unordered(4)
+        .try_collect()
+        .await?;
     let (mut certs, mut sightings, mut names) = (Vec::new(), Vec::new(), Vec::new());
-    let push_ids = |q: &mut QueryBuilder<'_, sqlx::MySql>, chunk: &[i64]| {
-        let mut sep = q.separated(", ");
-        for id in chunk {
-            sep.push_bind(*id);
-        }
-        q.push(")");
-    };
-    for chunk in ids.chunks(CHUNK) {
-        let mut q = QueryBuilder::new(
-            "SELECT CAST(c.id AS SIGNED) AS id, LOWER(HEX(c.fingerprint)) AS fingerprint, c.entry_type, c.serial, \
-             c.subject_dn, c.subject_cn, c.subject_o, c.issuer_dn, c.issuer_cn, c.issuer_o, \
-             CAST(c.not_before * 1000 AS SIGNED) AS not_before_ms, CAST(c.not_after * 1000 AS SIGNED) AS not_after_ms, \
-             LEFT(c.dns_names, 20000) AS dns_names_json, LEFT(c.ip_addresses, 4000) AS ip_json, \
-             LEFT(c.policies, 4000) AS policies_json, c.key_algorithm, CAST(c.key_bits AS SIGNED) AS key_bits, \
-             c.signature_algorithm, CAST(c.is_ca AS SIGNED) AS is_ca, c.parse_error, \
-             CAST(LENGTH(c.leaf_input) AS SIGNED) AS leaf_bytes, CAST(LENGTH(c.extra_data) AS SIGNED) AS extra_bytes, \
-             c.first_seen, CAST(a.issuance_id AS SIGNED) AS issuance_id, LOWER(HEX(a.spki_sha256)) AS spki_sha256, \
-             a.authority_key_id, a.subject_key_id, CAST(a.san_count AS SIGNED) AS san_count, \
-             CAST(a.is_wildcard AS SIGNED) AS is_wildcard, CAST(a.has_crl AS SIGNED) AS has_crl, \
-             CAST(a.has_ocsp AS SIGNED) AS has_ocsp, a.subject_c, a.subject_st, a.subject_l, a.subject_ou, \
-             a.issuer_c, a.issuer_st, a.issuer_l, a.issuer_ou, a.validation, \
-             CAST(a.validation_inferred AS SIGNED) AS validation_inferred, \
-             CAST(a.validity_days AS SIGNED) AS validity_days, \
-             CAST(a.first_logged_at_ms AS SIGNED) AS first_logged_at_ms, CAST(a.jst_night AS SIGNED) AS jst_night, \
-             CAST(a.jst_weekend AS SIGNED) AS jst_weekend, CAST(a.jst_holiday AS SIGNED) AS jst_holiday, \
-             CAST(a.jst_hour AS SIGNED) AS jst_hour, CAST(a.jst_weekday AS SIGNED) AS jst_weekday \
-             FROM certificates c LEFT JOIN cert_analysis a ON a.certificate_id = c.id WHERE c.id IN (",
-        );
-        push_ids(&mut q, chunk);
-        certs.extend(q.build_query_as::<CertDetail>().fetch_all(pool).await?);
-
-        let mut q = QueryBuilder::new(
-            "SELECT CAST(s.certificate_id AS SIGNED) AS certificate_id, CAST(s.log_id AS SIGNED) AS log_id, \
-             COALESCE(NULLIF(l.description, ''), l.url) AS log, l.url AS log_url, CAST(s.idx AS SIGNED) AS idx, \
-             CAST(s.timestamp_ms AS SIGNED) AS timestamp_ms, s.created_at \
-             FROM sightings s JOIN logs l ON l.id = s.log_id WHERE s.certificate_id IN (",
-        );
-        push_ids(&mut q, chunk);
-        sightings.extend(q.build_query_as::<SightingRow>().fetch_all(pool).await?);
-
-        let mut q = QueryBuilder::new(
-            "SELECT CAST(certificate_id AS SIGNED) AS certificate_id, name, category, registered_domain \
-             FROM names WHERE certificate_id IN (",
-        );
-        push_ids(&mut q, chunk);
-        names.extend(q.build_query_as::<CertName>().fetch_all(pool).await?);
+    for (c, s, n) in parts {
+        certs.extend(c);
+        sightings.extend(s);
+        names.extend(n);
     }
     for c in &mut certs {
         c.dns_names = parse_names(&c.dns_names_json);
@@ -622,5 +591,66 @@ pub async fn certificates(
     }
     sightings.sort_by_key(|s| (s.certificate_id, s.timestamp_ms, s.log_id, s.idx));
     names.sort_by(|a, b| (a.certificate_id, &a.name).cmp(&(b.certificate_id, &b.name)));
+    Ok((certs, sightings, names))
+}
+
+/// Certificates read per chunk of [`certificates`].
+const CERT_CHUNK: usize = 250;
+
+type CertChunk = (Vec<CertDetail>, Vec<SightingRow>, Vec<CertName>);
+
+async fn certificate_chunk(pool: &MySqlPool, chunk: &[i64]) -> Result<CertChunk> {
+    let push_ids = |q: &mut QueryBuilder<'_, sqlx::MySql>| {
+        let mut sep = q.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+    };
+    let mut conn = pool.acquire().await?;
+    let mut q = QueryBuilder::new(
+        "SELECT CAST(c.id AS SIGNED) AS id, LOWER(HEX(c.fingerprint)) AS fingerprint, c.entry_type, c.serial, \
+         c.subject_dn, c.subject_cn, c.subject_o, c.issuer_dn, c.issuer_cn, c.issuer_o, \
+         CAST(c.not_before * 1000 AS SIGNED) AS not_before_ms, CAST(c.not_after * 1000 AS SIGNED) AS not_after_ms, \
+         LEFT(c.dns_names, 20000) AS dns_names_json, LEFT(c.ip_addresses, 4000) AS ip_json, \
+         LEFT(c.policies, 4000) AS policies_json, c.key_algorithm, CAST(c.key_bits AS SIGNED) AS key_bits, \
+         c.signature_algorithm, CAST(c.is_ca AS SIGNED) AS is_ca, c.parse_error, \
+         CAST(LENGTH(c.leaf_input) AS SIGNED) AS leaf_bytes, CAST(LENGTH(c.extra_data) AS SIGNED) AS extra_bytes, \
+         c.first_seen, CAST(a.issuance_id AS SIGNED) AS issuance_id, LOWER(HEX(a.spki_sha256)) AS spki_sha256, \
+         a.authority_key_id, a.subject_key_id, CAST(a.san_count AS SIGNED) AS san_count, \
+         CAST(a.is_wildcard AS SIGNED) AS is_wildcard, CAST(a.has_crl AS SIGNED) AS has_crl, \
+         CAST(a.has_ocsp AS SIGNED) AS has_ocsp, a.subject_c, a.subject_st, a.subject_l, a.subject_ou, \
+         a.issuer_c, a.issuer_st, a.issuer_l, a.issuer_ou, a.validation, \
+         CAST(a.validation_inferred AS SIGNED) AS validation_inferred, \
+         CAST(a.validity_days AS SIGNED) AS validity_days, \
+         CAST(a.first_logged_at_ms AS SIGNED) AS first_logged_at_ms, CAST(a.jst_night AS SIGNED) AS jst_night, \
+         CAST(a.jst_weekend AS SIGNED) AS jst_weekend, CAST(a.jst_holiday AS SIGNED) AS jst_holiday, \
+         CAST(a.jst_hour AS SIGNED) AS jst_hour, CAST(a.jst_weekday AS SIGNED) AS jst_weekday \
+         FROM certificates c LEFT JOIN cert_analysis a ON a.certificate_id = c.id WHERE c.id IN (",
+    );
+    push_ids(&mut q);
+    let certs = q
+        .build_query_as::<CertDetail>()
+        .fetch_all(&mut *conn)
+        .await?;
+
+    let mut q = QueryBuilder::new(
+        "SELECT CAST(s.certificate_id AS SIGNED) AS certificate_id, CAST(s.log_id AS SIGNED) AS log_id, \
+         COALESCE(NULLIF(l.description, ''), l.url) AS log, l.url AS log_url, CAST(s.idx AS SIGNED) AS idx, \
+         CAST(s.timestamp_ms AS SIGNED) AS timestamp_ms, s.created_at \
+         FROM sightings s JOIN logs l ON l.id = s.log_id WHERE s.certificate_id IN (",
+    );
+    push_ids(&mut q);
+    let sightings = q
+        .build_query_as::<SightingRow>()
+        .fetch_all(&mut *conn)
+        .await?;
+
+    let mut q = QueryBuilder::new(
+        "SELECT CAST(certificate_id AS SIGNED) AS certificate_id, name, category, registered_domain \
+         FROM names WHERE certificate_id IN (",
+    );
+    push_ids(&mut q);
+    let names = q.build_query_as::<CertName>().fetch_all(&mut *conn).await?;
     Ok((certs, sightings, names))
 }
