@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long, env = "CT_SITE_DOMAIN_PAGES", default_value_t = 1000)]
     pub domain_pages: usize,
     /// Issuances listed per registered-domain page (their certificates get pages).
-    #[arg(long, env = "CT_SITE_DOMAIN_ISSUANCES", default_value_t = 20)]
+    #[arg(long, env = "CT_SITE_DOMAIN_ISSUANCES", default_value_t = 10)]
     pub domain_issuances: usize,
     /// How many of the latest issuances (by CT log time) are listed, their
     /// certificates with pages of their own.
@@ -115,7 +115,7 @@ impl Config {
             templates: None,
             active_ms: 15 * 60_000,
             domain_pages: 1000,
-            domain_issuances: 20,
+            domain_issuances: 10,
             latest: 100,
             org_pages: 200,
             expiring_ms: 30 * 86_400_000,
