@@ -103,8 +103,9 @@ CREATE TABLE name_sets (
     KEY name_sets_latest (latest_not_after)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
--- Issuances per day (UTC date of the earliest CT log timestamp, yyyymmdd),
--- CA (issuer O) and validity bucket; kept as issuances are analysed.
+-- Issuances per day (days since 1970-01-01 in Japan, UTC+9, of the
+-- earliest CT log timestamp), CA (issuer O, '' when none) and validity
+-- bucket (short, 90, 91-398, over-398, unknown); kept as issuances are analysed.
 CREATE TABLE rollup_issuances (
     day INT NOT NULL,
     ca VARCHAR(255) NOT NULL,

@@ -68,6 +68,7 @@ struct Stored {
     issuance_key: Vec<u8>,
     issuer_o: Option<String>,
     validity_days: Option<i32>,
+    names: String,
     precert_certificate_id: Option<u64>,
     cert_certificate_id: Option<u64>,
     first_logged_at_ms: Option<u64>,
@@ -76,7 +77,7 @@ struct Stored {
     rollup_bucket: Option<String>,
 }
 
-const STORED: &str = "SELECT id, issuance_key, issuer_o, validity_days, precert_certificate_id, \
+const STORED: &str = "SELECT id, issuance_key, issuer_o, validity_days, names, precert_certificate_id, \
      cert_certificate_id, first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket FROM issuances WHERE ";
 
 /// Files `facts` under their issuances and applies `moved` (an issuance's
@@ -144,6 +145,7 @@ pub async fn apply(
     }
 
     let mut deltas: BTreeMap<Counted, i64> = BTreeMap::new();
+    let mut site = SiteRollups::default();
     let mut of_cert = HashMap::new();
     // Existing issuances: merge, recount.
     let mut updates = Vec::new();
@@ -178,11 +180,17 @@ pub async fn apply(
         if unchanged {
             continue;
         }
+        let names: Vec<String> = serde_json::from_str(&s.names).unwrap_or_default();
         if let Some(o) = &old {
             *deltas.entry(o.clone()).or_default() -= 1;
+            site.category(&names, o, -1);
         }
         if let Some(n) = &new {
             *deltas.entry(n.clone()).or_default() += 1;
+            site.category(&names, n, 1);
+        }
+        if let Some(first) = first {
+            site.logged(&names, first);
         }
         updates.push((s.id, precert, cert, first, new));
     }
@@ -233,6 +241,7 @@ pub async fn apply(
         let c = counted(Some(d.first_logged), &d.info.issuer.o, days);
         if let Some(c) = &c {
             *deltas.entry(c.clone()).or_default() += 1;
+            site.counted(d, c);
         }
         fresh.push((next, key, d, days, c));
     }
@@ -241,7 +250,7 @@ pub async fn apply(
         let mut q = QueryBuilder::new(
             "INSERT INTO issuances (id, issuance_key, serial, issuer_dn, issuer_o, precert_certificate_id, \
              cert_certificate_id, names_key, names, not_before, not_after, validity_days, spki_sha256, \
-             first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket) ",
+             first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket, subject_o) ",
         );
         q.push_values(chunk, |mut b, (id, key, d, days, c)| {
             let i = d.info;
@@ -261,10 +270,12 @@ pub async fn apply(
                 .push_bind(d.first_logged)
                 .push_bind(c.as_ref().map(|c| c.0))
                 .push_bind(c.as_ref().map(|c| c.1.clone()))
-                .push_bind(c.as_ref().map(|c| c.2.clone()));
+                .push_bind(c.as_ref().map(|c| c.2.clone()))
+                .push_bind(short(&i.subject.o, SHORT).filter(|o| !o.is_empty()));
         });
         q.build().execute(&mut *conn).await?;
     }
+    site.write(conn).await?;
 
     deltas.retain(|_, n| *n != 0);
     let shrank = deltas.values().any(|n| *n < 0);
@@ -301,4 +312,174 @@ pub async fn apply(
         })
         .collect();
     Ok((of_cert, changed, fresh))
+}
+
+/// First and last CT log time of a rollup row.
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    issuances: i64,
+    first: Option<u64>,
+    last: Option<u64>,
+}
+
+impl Seen {
+    fn add(&mut self, n: i64, at: u64) {
+        self.issuances += n;
+        self.first = Some(self.first.map_or(at, |f| f.min(at)));
+        self.last = Some(self.last.map_or(at, |l| l.max(at)));
+    }
+}
+
+/// The site's rollups (migration 20261201000005_site.sql defines each
+/// column): per category, registered domain, name and organisation.
+#[derive(Default)]
+struct SiteRollups {
+    categories: BTreeMap<(String, i64, String, String), i64>,
+    domains: BTreeMap<String, (String, Seen)>,
+    names: BTreeMap<String, (String, Seen)>,
+    orgs: BTreeMap<(String, String, String, String), Seen>,
+}
+
+fn categories_of(names: &[String]) -> std::collections::BTreeSet<&'static str> {
+    names
+        .iter()
+        .map(|n| ct_core::matcher::categorize(n).as_str())
+        .collect()
+}
+
+fn domain_of(name: &str) -> String {
+    crate::db::clip(
+        &ct_core::matcher::registered_domain(name),
+        ct_db::limits::NAME,
+    )
+    .to_owned()
+}
+
+impl SiteRollups {
+    /// An issuance's counts under `c` change by `n`, once per category.
+    fn category(&mut self, names: &[String], c: &Counted, n: i64) {
+        for cat in categories_of(names) {
+            *self
+                .categories
+                .entry((cat.to_owned(), c.0, c.1.clone(), c.2.clone()))
+                .or_default() += n;
+        }
+    }
+
+    /// An issuance's earliest log time is `at` now (its names' rows follow).
+    fn logged(&mut self, names: &[String], at: u64) {
+        for name in names {
+            let d = domain_of(name);
+            let cat = ct_core::matcher::categorize(name).as_str().to_owned();
+            self.domains
+                .entry(d.clone())
+                .or_insert_with(|| (cat, Seen::default()))
+                .1
+                .add(0, at);
+            self.names
+                .entry(crate::db::clip(name, ct_db::limits::NAME).to_owned())
+                .or_insert_with(|| (d, Seen::default()))
+                .1
+                .add(0, at);
+        }
+    }
+
+    /// A new issuance is counted under `c`.
+    fn counted(&mut self, d: &Draft<'_>, c: &Counted) {
+        self.category(d.names, c, 1);
+        let at = d.first_logged;
+        let mut domains: BTreeMap<String, &'static str> = BTreeMap::new();
+        for name in d.names {
+            let cat = ct_core::matcher::categorize(name).as_str();
+            domains
+                .entry(domain_of(name))
+                .and_modify(|c| *c = (*c).min(cat))
+                .or_insert(cat);
+            self.names
+                .entry(crate::db::clip(name, ct_db::limits::NAME).to_owned())
+                .or_insert_with(|| (domain_of(name), Seen::default()))
+                .1
+                .add(1, at);
+        }
+        for (domain, cat) in domains {
+            self.domains
+                .entry(domain)
+                .or_insert_with(|| (cat.to_owned(), Seen::default()))
+                .1
+                .add(1, at);
+        }
+        let org = short(&d.info.subject.o, SHORT).unwrap_or_default();
+        self.orgs
+            .entry((
+                org,
+                c.1.clone(),
+                c.2.clone(),
+                d.info.validation.as_str().to_owned(),
+            ))
+            .or_default()
+            .add(1, at);
+    }
+
+    async fn write(&self, conn: &mut MySqlConnection) -> Result<()> {
+        let cats: Vec<_> = self.categories.iter().filter(|(_, n)| **n != 0).collect();
+        for chunk in cats.chunks(ROWS) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO rollup_categories (category, day, ca, bucket, issuances) ",
+            );
+            q.push_values(chunk, |mut b, ((cat, day, ca, bucket), n)| {
+                b.push_bind(cat.clone())
+                    .push_bind(*day)
+                    .push_bind(ca.clone())
+                    .push_bind(bucket.clone())
+                    .push_bind(**n);
+            });
+            q.push(" ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances)");
+            q.build().execute(&mut *conn).await?;
+        }
+        const SEEN: &str = " ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances), \
+             first_logged_at_ms = LEAST(COALESCE(first_logged_at_ms, VALUES(first_logged_at_ms)), VALUES(first_logged_at_ms)), \
+             last_logged_at_ms = GREATEST(COALESCE(last_logged_at_ms, VALUES(last_logged_at_ms)), VALUES(last_logged_at_ms))";
+        for (table, key, rows) in [
+            (
+                "rollup_domains",
+                "registered_domain, category",
+                &self.domains,
+            ),
+            ("rollup_names", "name, registered_domain", &self.names),
+        ] {
+            let rows: Vec<_> = rows.iter().collect();
+            for chunk in rows.chunks(ROWS) {
+                let mut q = QueryBuilder::new(format!(
+                    "INSERT INTO {table} ({key}, issuances, first_logged_at_ms, last_logged_at_ms) "
+                ));
+                q.push_values(chunk, |mut b, (k, (other, seen))| {
+                    b.push_bind((*k).clone())
+                        .push_bind(other.clone())
+                        .push_bind(seen.issuances)
+                        .push_bind(seen.first)
+                        .push_bind(seen.last);
+                });
+                q.push(SEEN);
+                q.build().execute(&mut *conn).await?;
+            }
+        }
+        let orgs: Vec<_> = self.orgs.iter().collect();
+        for chunk in orgs.chunks(ROWS) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO rollup_orgs (org, ca, bucket, validation, issuances, first_logged_at_ms, last_logged_at_ms) ",
+            );
+            q.push_values(chunk, |mut b, ((org, ca, bucket, validation), seen)| {
+                b.push_bind(org.clone())
+                    .push_bind(ca.clone())
+                    .push_bind(bucket.clone())
+                    .push_bind(validation.clone())
+                    .push_bind(seen.issuances)
+                    .push_bind(seen.first)
+                    .push_bind(seen.last);
+            });
+            q.push(SEEN);
+            q.build().execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
 }

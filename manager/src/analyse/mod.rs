@@ -236,6 +236,10 @@ impl Analyser {
             "name_sets",
             "rollup_issuances",
             "rollup_jst",
+            "rollup_categories",
+            "rollup_domains",
+            "rollup_names",
+            "rollup_orgs",
             "cert_analysis",
             "issuances",
         ] {

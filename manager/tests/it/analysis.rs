@@ -512,6 +512,41 @@ async fn constructed_history() {
         1
     );
 
+    // The site's rollups: one row per name, per registered domain, every
+    // issuance once per organisation row.
+    assert_eq!(app.count("SELECT COUNT(*) FROM rollup_names").await, 4);
+    assert_eq!(
+        app.count("SELECT CAST(SUM(issuances) AS SIGNED) FROM rollup_orgs")
+            .await,
+        4
+    );
+    assert_eq!(
+        app.count(
+            "SELECT CAST(issuances AS SIGNED) FROM rollup_domains WHERE registered_domain = 'example.co.jp'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        app.count(
+            "SELECT CAST(issuances AS SIGNED) FROM rollup_domains WHERE registered_domain = 'city.shibuya.tokyo.jp'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT CAST(SUM(issuances) AS SIGNED) FROM rollup_categories WHERE category = 'co.jp'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM issuances WHERE subject_o = 'Shibuya City'")
+            .await,
+        1
+    );
+
     // Export: every analysis column, in both formats.
     let mut out = Vec::new();
     let n = manager::export::export_as(&app.pool, 0, manager::export::Format::Csv, &mut out)
