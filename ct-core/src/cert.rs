@@ -194,6 +194,24 @@ impl CertInfo {
     }
 }
 
+/// Whole days of an inclusive validity period.
+pub fn validity_days(not_before: Option<i64>, not_after: Option<i64>) -> Option<i64> {
+    let (nb, na) = (not_before?, not_after?);
+    Some(na.saturating_sub(nb).saturating_add(1).div_euclid(86_400))
+}
+
+/// The validity bucket the site charts: `short` (under 90 days), `90`,
+/// `91-398`, `over-398` or `unknown`.
+pub fn validity_bucket(days: Option<i64>) -> &'static str {
+    match days {
+        None => "unknown",
+        Some(d) if d < 90 => "short",
+        Some(90) => "90",
+        Some(d) if d <= 398 => "91-398",
+        Some(_) => "over-398",
+    }
+}
+
 /// Extracts a certificate (DER) or, with `tbs_only`, a bare TBSCertificate
 /// (a precert entry's `leaf_input`). Never fails: when x509-parser rejects the
 /// input the lenient walk fills in what it can and `parse_error` says why; when

@@ -52,23 +52,7 @@ pub fn latest(group: &[Link]) -> Option<&Link> {
     group.iter().max_by_key(|l| (l.not_before, l.id))
 }
 
-/// Whole days of an inclusive validity period.
-pub fn validity_days(not_before: Option<i64>, not_after: Option<i64>) -> Option<i64> {
-    let (nb, na) = (not_before?, not_after?);
-    Some((na - nb + 1).div_euclid(DAY_SECS))
-}
-
-/// The validity bucket the site charts: `short` (under 90 days), `90`,
-/// `91-398`, `over-398` or `unknown`.
-pub fn validity_bucket(days: Option<i64>) -> &'static str {
-    match days {
-        None => "unknown",
-        Some(d) if d < 90 => "short",
-        Some(90) => "90",
-        Some(d) if d <= 398 => "91-398",
-        Some(_) => "over-398",
-    }
-}
+pub use ct_core::cert::{validity_bucket, validity_days};
 
 /// Days since 1970-01-01 in Japan (UTC+9, no daylight saving) of a CT
 /// timestamp in milliseconds: the day the site counts an issuance under.

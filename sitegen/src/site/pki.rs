@@ -363,13 +363,7 @@ impl Links {
 
 /// The bucket of a validity period, as the analysis job files it.
 pub fn bucket_of(days: Option<i64>) -> &'static str {
-    match days {
-        None => "unknown",
-        Some(d) if d < 90 => "short",
-        Some(90) => "90",
-        Some(d) if d <= 398 => "91-398",
-        Some(_) => "over-398",
-    }
+    ct_core::cert::validity_bucket(days)
 }
 
 /// Series names and legend entries of a CA share chart.
