@@ -274,12 +274,14 @@ pub async fn sths(pool: &MySqlPool, per_log: i64) -> Result<Vec<SthRow>> {
     .await?)
 }
 
+/// The public leaderboard: flagged and revoked machines are left out (the
+/// admin API lists them).
 pub async fn workers(pool: &MySqlPool, active_since: i64) -> Result<Vec<WorkerRow>> {
     let mut rows = sqlx::query_as::<_, WorkerRow>(
         "SELECT CAST(id AS SIGNED) AS id, name, version, first_seen, last_seen, \
            CAST(entries AS SIGNED) AS entries, CAST(matches AS SIGNED) AS matches, \
            CAST(tasks_done AS SIGNED) AS tasks_done \
-         FROM workers WHERE revoked = 0 ORDER BY entries DESC, matches DESC, id",
+         FROM workers WHERE revoked = 0 AND flagged = 0 ORDER BY entries DESC, matches DESC, id",
     )
     .fetch_all(pool)
     .await?;
