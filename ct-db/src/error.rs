@@ -63,6 +63,11 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Db(e) if is_deadlock(e))
     }
+
+    /// The database did not answer (see [`is_unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Db(e) if is_unavailable(e))
+    }
 }
 
 /// Whether MySQL/MariaDB gave up on a lock: deadlock (1213) or lock wait
@@ -92,5 +97,25 @@ where
             }
             r => return r,
         }
+    }
+}
+
+/// Whether the database did not answer: no connection within the pool's
+/// acquire timeout, a connection refused, reset or closed, or a server
+/// shutting down or out of connections. The caller answers 503 and the
+/// client retries.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Too many connections, server shutdown, connection killed, and the
+        // client-side "cannot connect" and "server gone" codes.
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1927 | 2002 | 2003 | 2006 | 2013)),
+        _ => false,
     }
 }

@@ -1,13 +1,15 @@
 //! `ct-db`: the schema of ctjp (the migrations in the workspace's
 //! `migrations/`, embedded here), row types, typed states, the
 //! [`TaskStore`] that owns every transition of a task,
-//! [`progress::progress_all`], the one definition of a log's progress, and
+//! [`progress::progress_all`], the one definition of a log's progress (read
+//! from the [`counters`] the database keeps as rows change), and
 //! [`workers`]: registrations, identities and the totals per public name,
 //! and [`ops`]: how leases end hour by hour, progress over time and the
 //! daily leaderboard.
 //!
 //! Only the manager writes; sitegen reads through [`progress`] and [`rows`].
 
+pub mod counters;
 pub mod error;
 pub mod limits;
 pub mod migrate;

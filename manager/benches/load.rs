@@ -17,12 +17,17 @@
 //!    a call (a 429 or 5xx is counted, not retried).
 //!    `--fetch-rate` paces a worker like fetching from a log would (entries
 //!    per second per worker; 0 = flat out).
+//!    Beside them, `--public-readers` anonymous readers each read
+//!    `/v1/logs`, `/v1/stats` and `/metrics` in turn, `--public-pause-ms`
+//!    apart, until the workers end: their latencies are measured in the
+//!    same run as the heartbeats'.
 //! 5. Prints the figures and checks them against `/v1/stats` and the database.
 //!
 //! Flags: `--manager URL --admin-token T --log-url URL --database-url URL
 //! [--workers 1000] [--fetch-rate 20] [--batch 64] [--duration 300]
-//! [--baseline-secs 5] [--ramp 10]` (worker starts spread over
-//! `--ramp` seconds, as real workers never start in the same instant).
+//! [--baseline-secs 5] [--ramp 10] [--public-readers 24]
+//! [--public-pause-ms 1000]` (worker starts spread over `--ramp` seconds, as
+//! real workers never start in the same instant).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,6 +59,10 @@ struct Args {
     baseline_secs: u64,
     /// Worker starts are spread over this time.
     ramp: Duration,
+    /// Anonymous readers of the public endpoints during the run.
+    public_readers: usize,
+    /// Each reader's pause between two reads.
+    public_pause: Duration,
 }
 
 fn parse_args() -> Result<Args> {
@@ -100,6 +109,8 @@ fn parse_args() -> Result<Args> {
         duration: Duration::from_secs_f64(num("duration", 300.0)?),
         baseline_secs: num("baseline-secs", 5.0)? as u64,
         ramp: Duration::from_secs_f64(num("ramp", 10.0)?.max(0.0)),
+        public_readers: num("public-readers", 24.0)? as usize,
+        public_pause: Duration::from_secs_f64(num("public-pause-ms", 1000.0)?.max(0.0) / 1000.0),
     })
 }
 
@@ -532,10 +543,54 @@ async fn baseline(
     (n as f64 / t0.elapsed().as_secs_f64(), h)
 }
 
-/// Copies up to 32,768 stored certificates (and their names and sightings)
-/// into scratch tables, `per_tx` certificates per transaction on one
-/// connection; certificates per second.
-async fn db_baseline(pool: &sqlx::MySqlPool, per_tx: u64) -> Result<(f64, u64)> {
+/// The public endpoints the readers read, in turn.
+const PUBLIC: [&str; 3] = ["/v1/logs", "/v1/stats", "/metrics"];
+
+/// Latencies of the public reads, per endpoint of [`PUBLIC`].
+struct Reads {
+    latency: [Histogram<u64>; 3],
+    errors: u64,
+}
+
+/// One anonymous reader: the public endpoints in turn, `pause` apart,
+/// until `stop`.
+async fn public_reader(
+    http: reqwest::Client,
+    base: String,
+    first: usize,
+    pause: Duration,
+    stop: CancellationToken,
+) -> Reads {
+    let mut r = Reads {
+        latency: [hist(), hist(), hist()],
+        errors: 0,
+    };
+    let mut k = first;
+    while !stop.is_cancelled() {
+        let i = k % PUBLIC.len();
+        k += 1;
+        let started = Instant::now();
+        let ok = match http.get(format!("{base}{}", PUBLIC[i])).send().await {
+            Ok(resp) => resp.status().is_success() && resp.bytes().await.is_ok(),
+            Err(_) => false,
+        };
+        if ok {
+            let _ = r.latency[i].record(us(started));
+        } else {
+            r.errors += 1;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.cancelled() => {}
+        }
+    }
+    r
+}
+
+/// Copies up to 32,768 stored certificates with ids above `after` (and their
+/// names and sightings) into scratch tables, `per_tx` certificates per
+/// transaction on one connection; certificates per second.
+async fn db_baseline(pool: &sqlx::MySqlPool, per_tx: u64, after: u64) -> Result<(f64, u64)> {
     let mut conn = pool.acquire().await?;
     for t in ["certificates", "names", "sightings"] {
         sqlx::query(&format!("DROP TABLE IF EXISTS bl_{t}"))
@@ -546,7 +601,8 @@ async fn db_baseline(pool: &sqlx::MySqlPool, per_tx: u64) -> Result<(f64, u64)> 
             .await?;
     }
     let (lo, hi): (Option<u64>, Option<u64>) =
-        sqlx::query_as("SELECT MIN(id), MAX(id) FROM certificates")
+        sqlx::query_as("SELECT MIN(id), MAX(id) FROM certificates WHERE id > ?")
+            .bind(after)
             .fetch_one(&mut *conn)
             .await?;
     let (Some(lo), Some(hi)) = (lo, hi) else {
@@ -638,6 +694,19 @@ async fn main() -> Result<()> {
         prep.elapsed().as_secs_f64()
     );
 
+    // What the database holds before the run (the public reads count it cheaply).
+    let before: Value = http
+        .get(format!("{}/v1/stats", args.manager))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let (certs_before,): (Option<u64>,) = sqlx::query_as("SELECT MAX(id) FROM certificates")
+        .fetch_one(&pool)
+        .await?;
+    let certs_before = certs_before.unwrap_or(0);
+
     // Baseline at the same concurrency.
     let la_base = load_avg();
     let (healthz_rps, healthz) =
@@ -656,24 +725,43 @@ async fn main() -> Result<()> {
     }
     let cancel = CancellationToken::new();
     let reg_t0 = Instant::now();
+    // Names of this run: a kept database still holds earlier runs' names.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() % 1_000_000);
     let mut set = tokio::task::JoinSet::new();
     for i in 0..args.workers {
         let client = clients[i % ADDRESSES].clone();
         let cancel = cancel.clone();
         set.spawn(async move {
             let req = RegisterRequest {
-                name: Some(format!("bench-{i}")),
+                name: Some(format!("bench-{run}-{i}")),
                 version: Some("bench".into()),
                 ..RegisterRequest::default()
             };
-            let r = client.register(&req, &cancel).await?;
-            anyhow::Ok((i, r.token))
+            // A burst of registrations may find every connection busy for
+            // longer than the manager's acquire timeout: it answers 503,
+            // and the worker retries, as real workers do.
+            let mut retries = 0u32;
+            loop {
+                match client.register(&req, &cancel).await {
+                    Ok(r) => return anyhow::Ok((i, r.token, retries)),
+                    Err(e) if e.status() == Some(503) && retries < 20 => {
+                        retries += 1;
+                        tokio::time::sleep(Duration::from_millis(250 * u64::from(retries.min(8))))
+                            .await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
         });
     }
     let mut tokens = vec![String::new(); args.workers];
+    let mut register_retries = 0u32;
     while let Some(r) = set.join_next().await {
-        let (i, tok) = r??;
+        let (i, tok, retries) = r??;
         tokens[i] = tok;
+        register_retries += retries;
     }
     let register_s = reg_t0.elapsed().as_secs_f64();
 
@@ -694,6 +782,17 @@ async fn main() -> Result<()> {
     let mut set = tokio::task::JoinSet::new();
     for (i, tok) in tokens.into_iter().enumerate() {
         set.spawn(worker(sh.clone(), i, tok));
+    }
+    let stop_reads = CancellationToken::new();
+    let mut readers = tokio::task::JoinSet::new();
+    for k in 0..args.public_readers {
+        readers.spawn(public_reader(
+            http.clone(),
+            args.manager.clone(),
+            k,
+            args.public_pause,
+            stop_reads.clone(),
+        ));
     }
     // Load average while the run is going (sampled every 5 s).
     let la_samples = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
@@ -716,6 +815,18 @@ async fn main() -> Result<()> {
     while let Some(r) = set.join_next().await {
         total.merge(&r?);
     }
+    stop_reads.cancel();
+    let mut reads = Reads {
+        latency: [hist(), hist(), hist()],
+        errors: 0,
+    };
+    while let Some(r) = readers.join_next().await {
+        let r = r?;
+        for (all, one) in reads.latency.iter_mut().zip(&r.latency) {
+            let _ = all.add(one);
+        }
+        reads.errors += r.errors;
+    }
     sampler.abort();
     let wall = t0.elapsed().as_secs_f64();
     let la_end = load_avg();
@@ -731,12 +842,19 @@ async fn main() -> Result<()> {
         .await?
         .json()
         .await?;
+    // This run's rows: its log's, and the certificates stored since it began.
     let (db_certs, db_sightings, tasks_done, tasks_left, checks_done): (i64, i64, i64, i64, i64) =
         sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM certificates), (SELECT COUNT(*) FROM sightings), \
-             (SELECT COUNT(*) FROM tasks WHERE state = 'done'), (SELECT COUNT(*) FROM tasks WHERE state <> 'done'), \
-             (SELECT COUNT(*) FROM tasks WHERE state = 'done' AND check_of <> 0)",
+            "SELECT (SELECT COUNT(*) FROM certificates WHERE id > ?), (SELECT COUNT(*) FROM sightings WHERE log_id = ?), \
+             (SELECT COUNT(*) FROM tasks WHERE log_id = ? AND state = 'done'), \
+             (SELECT COUNT(*) FROM tasks WHERE log_id = ? AND state <> 'done'), \
+             (SELECT COUNT(*) FROM tasks WHERE log_id = ? AND state = 'done' AND check_of <> 0)",
         )
+        .bind(certs_before)
+        .bind(log_id)
+        .bind(log_id)
+        .bind(log_id)
+        .bind(log_id)
         .fetch_one(&pool)
         .await?;
     let metrics = http
@@ -757,7 +875,7 @@ async fn main() -> Result<()> {
     // Baseline 2: the same stored rows written again by one connection, 64
     // certificates (with their names and sightings) per transaction, the
     // database's own INSERT ... SELECT (no HTTP, no decoding, no transfer).
-    let (db_rows_per_s, db_rows) = db_baseline(&pool, args.batch as u64).await?;
+    let (db_rows_per_s, db_rows) = db_baseline(&pool, args.batch as u64, certs_before).await?;
 
     let first = sh.first_upload_us.load(Relaxed);
     let last = sh.last_new_us.load(Relaxed);
@@ -780,7 +898,7 @@ async fn main() -> Result<()> {
         ranges.len()
     );
     println!(
-        "run: wall_s={wall:.1} register_s={register_s:.1} tasks_worked={} (checks {}) verified={} claims={} (empty {}) uploads={} uploaded_entries={}",
+        "run: wall_s={wall:.1} register_s={register_s:.1} (retried {register_retries} after 503) tasks_worked={} (checks {}) verified={} claims={} (empty {}) uploads={} uploaded_entries={}",
         total.tasks,
         total.checks,
         total.verified,
@@ -835,9 +953,34 @@ async fn main() -> Result<()> {
         args.batch,
         stored_per_s / db_rows_per_s
     );
+    let stat = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+    let tasks_in =
+        |v: &Value| stat(v, "tasks_pending") + stat(v, "tasks_leased") + stat(v, "tasks_done");
     println!(
-        "check: stats.certificates={} db.certificates={db_certs} db.sightings={db_sightings} tasks_done={tasks_done} (checks {checks_done}) tasks_not_done={tasks_left}",
-        stats["certificates"]
+        "scale: tasks={} certificates={} sightings={} names={} before the run (from /v1/stats)",
+        tasks_in(&before),
+        stat(&before, "certificates"),
+        stat(&before, "sightings"),
+        stat(&before, "names"),
+    );
+    let reads_n: u64 = reads.latency.iter().map(|h| h.len()).sum();
+    println!(
+        "public_reads: readers={} pause_ms={} requests={reads_n} errors={} logs_p50_ms={:.1} logs_p99_ms={:.1} stats_p50_ms={:.1} stats_p99_ms={:.1} metrics_p50_ms={:.1} metrics_p99_ms={:.1} (same run: heartbeat_p99_ms={:.1})",
+        args.public_readers,
+        args.public_pause.as_millis(),
+        reads.errors,
+        ms(&reads.latency[0], 0.5),
+        ms(&reads.latency[0], 0.99),
+        ms(&reads.latency[1], 0.5),
+        ms(&reads.latency[1], 0.99),
+        ms(&reads.latency[2], 0.5),
+        ms(&reads.latency[2], 0.99),
+        ms(&total.heartbeat, 0.99),
+    );
+    println!(
+        "check: stats.certificates={} (before {}) run.certificates={db_certs} run.sightings={db_sightings} tasks_done={tasks_done} (checks {checks_done}) tasks_not_done={tasks_left} (this run's log)",
+        stats["certificates"],
+        stat(&before, "certificates"),
     );
     println!("load_avg: start={la_start} end={la_end} max_1min_during_run={la_max:.2}");
     let mut errs: Vec<_> = total.errors.iter().collect();
@@ -846,14 +989,17 @@ async fn main() -> Result<()> {
         println!("errors: {v} x {k}");
     }
     let hb99 = ms(&total.heartbeat, 0.99);
+    let met = |ok: bool| if ok { "MET" } else { "MISSED" };
+    let reads99 = reads
+        .latency
+        .iter()
+        .map(|h| ms(h, 0.99))
+        .fold(0.0, f64::max);
     println!(
-        "targets: heartbeat_p99_ms<100: {} ; stored_certs_per_s>=5000: {}",
-        if hb99 < 100.0 { "MET" } else { "MISSED" },
-        if stored_per_s >= 5000.0 {
-            "MET"
-        } else {
-            "MISSED"
-        }
+        "targets: heartbeat_p99_ms<100: {} ; stored_certs_per_s>=5000: {} ; public_reads_p99_ms<50: {}",
+        met(hb99 < 100.0),
+        met(stored_per_s >= 5000.0),
+        met(reads_n > 0 && reads99 < 50.0),
     );
     if db_certs as u64 != total.new {
         println!(

@@ -65,6 +65,17 @@ pub struct Config {
     /// Header holding the client's address, set by a trusted reverse proxy
     /// (e.g. `x-real-ip`); the connection's peer address otherwise.
     pub client_address_header: Option<String>,
+    /// How old the snapshot that `/v1/logs`, `/v1/stats`, `/v1/workers` and
+    /// `/metrics` answer from may be: a request reads it again (once for
+    /// all requests waiting) when it was taken longer ago. Zero: every
+    /// request sees everything committed before it arrived.
+    pub public_max_age: Duration,
+    /// Connections of the public reads' own pool (apart from the workers').
+    pub public_db_connections: u32,
+    /// How long a call waits for a database connection before it answers
+    /// 503 `unavailable` (the public reads' pool; `ct-manager serve` gives
+    /// the workers' pool the same).
+    pub db_acquire_timeout: Duration,
 }
 
 impl Default for Config {
@@ -95,6 +106,9 @@ impl Default for Config {
             default_requests_per_sec: 10.0,
             default_entries_per_request: 256,
             idle_claim: Duration::from_secs(30),
+            public_max_age: Duration::from_secs(1),
+            public_db_connections: 2,
+            db_acquire_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -135,6 +149,9 @@ impl fmt::Debug for Config {
                 &self.default_entries_per_request,
             )
             .field("idle_claim", &self.idle_claim)
+            .field("public_max_age", &self.public_max_age)
+            .field("public_db_connections", &self.public_db_connections)
+            .field("db_acquire_timeout", &self.db_acquire_timeout)
             .finish()
     }
 }

@@ -1,6 +1,7 @@
 //! The one error type of the API: every failure becomes a JSON body
-//! `{"error":{"code","message"}}` with a 4xx status, or a generic 5xx whose
-//! cause is logged once, here.
+//! `{"error":{"code","message"}}` with a 4xx status, 503 `unavailable` when
+//! the database does not answer or stays deadlocked, or a generic 500;
+//! 5xx causes are logged once, here.
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::StatusCode;
@@ -99,6 +100,7 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Client { status, .. } => *status,
+            e if e.is_unavailable() || e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,6 +109,12 @@ impl Error {
     /// (deadlock or lock wait timeout).
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Db(e) if ct_db::error::is_deadlock(e))
+    }
+
+    /// Whether the database did not answer (no connection in time, refused,
+    /// reset): the call answers 503 `unavailable` at once instead of 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Db(e) if ct_db::error::is_unavailable(e))
     }
 }
 
@@ -135,6 +143,22 @@ impl IntoResponse for Error {
                         axum::http::HeaderValue::from_static("5"),
                     );
                 }
+                resp
+            }
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "request failed: the database does not answer");
+                let mut resp = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    body(
+                        ErrorCode::Unavailable,
+                        "the database does not answer; retry",
+                    ),
+                )
+                    .into_response();
+                resp.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("5"),
+                );
                 resp
             }
             other if other.is_retryable() => {

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod planner;
 pub mod poller;
+pub mod reads;
 pub mod routes;
 pub mod scaling;
 pub mod snapshots;
@@ -49,6 +50,9 @@ pub struct AppState {
     /// heartbeats, claims and completions always find a connection soon even
     /// when uploads saturate the database.
     pub ingest_slots: Arc<tokio::sync::Semaphore>,
+    /// The snapshot `/v1/logs`, `/v1/stats`, `/v1/workers` and `/metrics`
+    /// answer from, read on a pool of its own.
+    pub reads: Arc<reads::PublicReads>,
 }
 
 impl AppState {
@@ -65,6 +69,7 @@ impl AppState {
         Ok(AppState {
             store: ct_db::TaskStore::new(pool.clone(), lease_ms),
             ingest_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+            reads: Arc::new(reads::PublicReads::new(&pool, &config)),
             pool,
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
@@ -118,6 +123,11 @@ pub async fn serve(
             every,
             stop_rx.clone(),
         )));
+    }
+    if !state.config.public_max_age.is_zero() {
+        loops.push(tokio::spawn(
+            state.reads.clone().refresh_loop(stop_rx.clone()),
+        ));
     }
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, service)

@@ -1,9 +1,12 @@
 //! The logs the manager knows: import from a v3 log list (re-import updates,
 //! never duplicates), admin settings, and listings.
 
+use std::collections::HashMap;
+
 use ct_core::loglist::LogList;
 use ct_core::protocol::{ErrorCode, LogKind};
 use ct_db::TaskStore;
+use ct_db::counters::LogCounters;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, MySqlPool};
 use utoipa::ToSchema;
@@ -173,10 +176,14 @@ pub struct LogInfo {
     pub planned_end: u64,
     /// Largest verified tree size.
     pub tree_size: Option<u64>,
+    #[sqlx(default)]
     pub tasks: i64,
+    #[sqlx(default)]
     pub tasks_done: i64,
     /// Entries accounted for by finished and interrupted leases.
+    #[sqlx(default)]
     pub entries_done: u64,
+    #[sqlx(default)]
     pub certificates: i64,
     pub last_polled_at: Option<i64>,
     pub last_poll_error: Option<String>,
@@ -188,24 +195,45 @@ pub struct LogInfo {
 
 /// Every log with its progress.
 pub async fn list(pool: &MySqlPool) -> Result<Vec<LogInfo>> {
+    let mut tx = pool.begin().await?;
+    let (logs, _) = read(&mut tx, &mut ct_db::progress::ProgressReader::default()).await?;
+    tx.commit().await?;
+    Ok(logs)
+}
+
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Every log with its progress, and the counters they were read from: the
+/// logs' rows, the counters the database keeps and a few index seeks per
+/// log ([`ct_db::progress::ProgressReader`]), never a scan of tasks or
+/// sightings. Run it inside a transaction, so that all of it is one
+/// snapshot.
+pub async fn read(
+    conn: &mut sqlx::MySqlConnection,
+    reader: &mut ct_db::progress::ProgressReader,
+) -> Result<(Vec<LogInfo>, HashMap<u64, LogCounters>)> {
     let mut logs: Vec<LogInfo> = sqlx::query_as(
         "SELECT l.id, l.url, l.kind, l.monitoring_url, l.description, l.operator, l.state, l.enabled, \
          l.priority, l.start_index, l.max_fetchers, l.requests_per_sec, l.entries_per_request, \
          l.final_tree_size, l.temporal_start, l.temporal_end, l.planned_end, \
-         (SELECT MAX(s.tree_size) FROM sths s WHERE s.log_id = l.id AND s.verified = 1) AS tree_size, \
-         (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.check_of = 0) AS tasks, \
-         (SELECT COUNT(*) FROM tasks t WHERE t.log_id = l.id AND t.check_of = 0 AND t.state = 'done') AS tasks_done, \
-         (SELECT CAST(COALESCE(SUM(t.entries), 0) AS UNSIGNED) FROM tasks t WHERE t.log_id = l.id) AS entries_done, \
-         (SELECT COUNT(*) FROM sightings g WHERE g.log_id = l.id) AS certificates, \
+         (SELECT s.tree_size FROM sths s FORCE INDEX (sths_verified) WHERE s.log_id = l.id AND s.verified = 1 \
+            ORDER BY s.tree_size DESC LIMIT 1) AS tree_size, \
          l.last_polled_at, l.last_poll_error FROM logs l ORDER BY l.id",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
-    let mut progress = ct_db::progress::progress_all(pool).await?;
+    let mut reading = reader.read(conn).await?;
     for l in &mut logs {
-        l.progress = progress.remove(&l.id).unwrap_or_default();
+        let c = reading.counters.get(&l.id).cloned().unwrap_or_default();
+        l.tasks = count(c.tasks);
+        l.tasks_done = count(c.done);
+        l.entries_done = c.entries;
+        l.certificates = count(c.sightings);
+        l.progress = reading.progress.remove(&l.id).unwrap_or_default();
     }
-    Ok(logs)
+    Ok((logs, reading.counters))
 }
 
 /// Changes an admin can make to a log.

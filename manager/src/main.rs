@@ -154,6 +154,18 @@ struct ServeArgs {
     /// Database pool size.
     #[arg(long, env = "CT_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
+    /// Milliseconds a call waits for a database connection before it
+    /// answers 503 (the database does not answer, or every connection is busy).
+    #[arg(long, env = "CT_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    db_acquire_timeout_ms: u64,
+    /// Connections of the public reads' own pool (/v1/logs, /v1/stats,
+    /// /v1/workers, /metrics), apart from the workers'.
+    #[arg(long, env = "CT_PUBLIC_DB_CONNECTIONS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    public_db_connections: u32,
+    /// Milliseconds the public reads may answer from the same snapshot
+    /// before one request reads it again (0: every request reads).
+    #[arg(long, env = "CT_PUBLIC_MAX_AGE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    public_max_age_ms: u64,
     /// Seconds between runs of the analysis job (0 disables it).
     #[arg(long, env = "CT_ANALYSE_SECS", default_value_t = 60)]
     analyse_secs: u64,
@@ -240,12 +252,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 default_entries_per_request: args.default_entries_per_request,
                 idle_claim: Duration::from_secs(args.idle_claim_secs.clamp(1, 3600)),
+                db_acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms),
+                public_db_connections: args.public_db_connections,
+                public_max_age: Duration::from_millis(args.public_max_age_ms),
                 analyse_interval: secs(args.analyse_secs),
                 snapshot_interval: secs(args.snapshot_secs),
                 ..Config::default()
             };
             create_database(&url).await?;
-            let pool = db::connect(&url, args.db_connections)
+            let pool = db::connect_with(&url, args.db_connections, config.db_acquire_timeout)
                 .await
                 .context("connecting to the database")?;
             db::migrate(&pool).await.context("migrating the database")?;

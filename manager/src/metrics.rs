@@ -1,8 +1,9 @@
 //! Prometheus metrics with `prometheus-client`: counters of this process,
 //! request counts and latency histograms per route and status (recorded by
 //! [`track`]), timings of claims, ingests and proofs, 429s reported per
-//! log, and gauges read from the database at scrape time (tasks by state,
-//! per-log collected and verified positions, pool use).
+//! log, and gauges set at scrape time from the public reads' snapshot
+//! ([`crate::reads`]: tasks by state, per-log collected and verified
+//! positions, certificates, workers) and from the workers' pool (its use).
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -20,6 +21,7 @@ use sqlx::MySqlPool;
 
 use crate::AppState;
 use crate::error::Result;
+use crate::reads::Snapshot;
 
 /// The labels of an HTTP request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -300,43 +302,40 @@ fn gauge(v: u64) -> i64 {
 }
 
 impl Metrics {
-    /// Reads the gauges from the database and renders every metric in the
-    /// OpenMetrics text format.
-    pub async fn render(&self, pool: &MySqlPool) -> Result<String> {
-        let rows: Vec<(ct_db::TaskState, i64)> =
-            sqlx::query_as("SELECT state, CAST(COUNT(*) AS SIGNED) FROM tasks GROUP BY state")
-                .fetch_all(pool)
-                .await?;
-        let (certs,): (i64,) = sqlx::query_as("SELECT CAST(COUNT(*) AS SIGNED) FROM certificates")
-            .fetch_one(pool)
-            .await?;
-        let (workers,): (i64,) =
-            sqlx::query_as("SELECT CAST(COUNT(*) AS SIGNED) FROM workers WHERE revoked = 0")
-                .fetch_one(pool)
-                .await?;
-        let progress = ct_db::progress::progress_all(pool).await?;
+    /// Sets the gauges from the public reads' `snapshot` (and the workers'
+    /// pool's use now) and renders every metric in the OpenMetrics text format.
+    pub fn render(&self, snapshot: &Snapshot, pool: &MySqlPool) -> Result<String> {
         let _one = self
             .scrape
             .lock()
             .map_err(|_| crate::Error::Internal("metrics lock poisoned".into()))?;
         for s in ct_db::TaskState::ALL {
-            let n = rows.iter().find(|(st, _)| st == s).map_or(0, |(_, n)| *n);
+            let n = snapshot
+                .tasks_by_state
+                .iter()
+                .find(|(st, _)| st == s)
+                .map_or(0, |(_, n)| *n);
             self.tasks
                 .get_or_create(&StateLabels {
                     state: s.as_str().to_owned(),
                 })
-                .set(n);
+                .set(gauge(n));
         }
-        for (id, p) in &progress {
-            let l = LogLabels { log_id: *id };
+        for l in &snapshot.logs {
+            let p = &l.progress;
+            let labels = LogLabels { log_id: l.id };
             self.collected
-                .get_or_create(&l)
+                .get_or_create(&labels)
                 .set(gauge(p.entries_verified));
-            self.verified.get_or_create(&l).set(gauge(p.verified_until));
-            self.tree_size.get_or_create(&l).set(gauge(p.tree_size));
+            self.verified
+                .get_or_create(&labels)
+                .set(gauge(p.verified_until));
+            self.tree_size
+                .get_or_create(&labels)
+                .set(gauge(p.tree_size));
         }
-        self.certificates.set(certs);
-        self.workers.set(workers);
+        self.certificates.set(gauge(snapshot.certificates));
+        self.workers.set(gauge(snapshot.workers_not_revoked));
         self.pool_size.set(i64::from(pool.size()));
         self.pool_idle
             .set(i64::try_from(pool.num_idle()).unwrap_or(0));

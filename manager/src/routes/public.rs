@@ -1,5 +1,10 @@
 //! Read-only public endpoints: `/healthz`, `/metrics`, `/v1/logs`,
-//! `/v1/stats`, `/v1/workers`. No secrets, no raw entries.
+//! `/v1/stats`, `/v1/workers`. No secrets, no raw entries. All but
+//! `/healthz` answer from the public reads' snapshot ([`crate::reads`]),
+//! never from the workers' pool; `/healthz` pings the workers' pool and
+//! answers within 1.5 s whatever the database does.
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -8,12 +13,15 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use utoipa::{IntoParams, ToSchema};
 
-use ct_core::protocol::ErrorBody;
+use ct_core::protocol::{ErrorBody, ErrorCode};
 
 use crate::AppState;
-use crate::error::Result;
-use crate::logs::{self, LogInfo};
+use crate::error::{Error, Result};
+use crate::logs::LogInfo;
 use crate::routes::{Json, Query};
+
+/// How long `/healthz` waits for the database.
+const HEALTH_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Answer of `/healthz`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -22,7 +30,8 @@ pub struct Health {
     pub version: String,
 }
 
-/// `GET /healthz`: checks the database too.
+/// `GET /healthz`: checks the database too (a `SELECT 1` on the workers'
+/// pool), and answers within 1.5 s even when the database does not.
 #[utoipa::path(
     get,
     path = "/healthz",
@@ -30,15 +39,28 @@ pub struct Health {
     tag = "public",
     responses(
         (status = 200, description = "The manager and its database answer", body = Health),
-        (status = 500, description = "The database does not answer (the cause is logged)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the database did not answer within 1.5 s; the message says why", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ),
 )]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
-    sqlx::query("SELECT 1").execute(&state.pool).await?;
-    Ok(Json(Health {
-        status: "ok".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-    }))
+    let ping =
+        tokio::time::timeout(HEALTH_TIMEOUT, sqlx::query("SELECT 1").execute(&state.pool)).await;
+    let why = match ping {
+        Ok(Ok(_)) => {
+            return Ok(Json(Health {
+                status: "ok".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            }));
+        }
+        Ok(Err(e)) => format!("the database does not answer: {e}"),
+        Err(_) => format!(
+            "the database did not answer within {} ms",
+            HEALTH_TIMEOUT.as_millis()
+        ),
+    };
+    tracing::warn!(reason = %why, "health check failed");
+    Err(Error::unavailable(ErrorCode::Unavailable, why))
 }
 
 /// `GET /metrics`: OpenMetrics text format.
@@ -50,11 +72,14 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
     responses(
         (status = 200, description = "Prometheus metrics in the OpenMetrics text format", body = String,
             content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        (status = 500, description = "The database does not answer (the cause is logged)", body = ErrorBody),
+        (status = 500, description = "Internal error (the cause is logged)", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ),
 )]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse> {
-    let text = state.metrics.render(&state.pool).await?;
+    let snapshot = state.reads.get().await?;
+    let text = state.metrics.render(&snapshot, &state.pool)?;
     Ok((
         [(
             CONTENT_TYPE,
@@ -73,11 +98,17 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse>
     responses(
         (status = 200, description = "Every log, by id", body = Vec<LogInfo>),
         (status = 500, description = "The database failed (the cause is logged)", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ),
 )]
 pub async fn logs(State(state): State<AppState>) -> Result<Json<Vec<LogInfo>>> {
-    Ok(Json(logs::list(&state.pool).await?))
+    Ok(Json(state.reads.get().await?.logs.clone()))
 }
+
+/// The 503 of the endpoints that answer from the public reads' snapshot.
+const UNAVAILABLE: &str = "`unavailable`: the database does not answer (the snapshot these numbers come \
+    from could not be read); retry after `Retry-After` seconds";
 
 /// Answer of `/v1/stats`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -100,17 +131,12 @@ pub struct Stats {
 }
 
 /// Sums over per-minute statistics.
-#[derive(Debug, Clone, Serialize, Deserialize, FromRow, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, FromRow, ToSchema)]
 pub struct Minute {
     pub entries: u64,
     pub matches: u64,
     pub errors: u64,
     pub rate_limit_hits: u64,
-}
-
-async fn count(state: &AppState, sql: &str) -> Result<i64> {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&state.pool).await?;
-    Ok(n)
 }
 
 /// `GET /v1/stats`: totals of the whole collection.
@@ -122,40 +148,12 @@ async fn count(state: &AppState, sql: &str) -> Result<i64> {
     responses(
         (status = 200, description = "Totals", body = Stats),
         (status = 500, description = "The database failed (the cause is logged)", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ),
 )]
 pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>> {
-    let (entries_processed,): (u64,) =
-        sqlx::query_as("SELECT CAST(COALESCE(SUM(entries), 0) AS UNSIGNED) FROM tasks")
-            .fetch_one(&state.pool)
-            .await?;
-    let since = (crate::db::now_ms() / 1000) - 3600;
-    let last_hour: Minute = sqlx::query_as(
-        "SELECT CAST(COALESCE(SUM(entries), 0) AS UNSIGNED) AS entries, CAST(COALESCE(SUM(matches), 0) AS UNSIGNED) AS matches, \
-         CAST(COALESCE(SUM(errors), 0) AS UNSIGNED) AS errors, CAST(COALESCE(SUM(rate_limit_hits), 0) AS UNSIGNED) AS rate_limit_hits \
-         FROM stats_minute WHERE minute >= ?",
-    )
-    .bind(since)
-    .fetch_one(&state.pool)
-    .await?;
-    Ok(Json(Stats {
-        logs: count(&state, "SELECT COUNT(*) FROM logs").await?,
-        logs_enabled: count(&state, "SELECT COUNT(*) FROM logs WHERE enabled = 1").await?,
-        workers: count(
-            &state,
-            "SELECT COUNT(*) FROM workers WHERE revoked = 0 AND replaced_by IS NULL",
-        )
-        .await?,
-        tasks_pending: count(&state, "SELECT COUNT(*) FROM tasks WHERE state = 'pending'").await?,
-        tasks_leased: count(&state, "SELECT COUNT(*) FROM tasks WHERE state = 'leased'").await?,
-        tasks_done: count(&state, "SELECT COUNT(*) FROM tasks WHERE state = 'done'").await?,
-        certificates: count(&state, "SELECT COUNT(*) FROM certificates").await?,
-        sightings: count(&state, "SELECT COUNT(*) FROM sightings").await?,
-        names: count(&state, "SELECT COUNT(*) FROM names").await?,
-        failed_entries: count(&state, "SELECT COUNT(*) FROM failed_entries").await?,
-        entries_processed,
-        last_hour,
-    }))
+    Ok(Json(state.reads.get().await?.stats.clone()))
 }
 
 /// A public name as the public sees it: the totals of all its machines.
@@ -213,14 +211,24 @@ pub struct Page {
         (status = 200, description = "One page of the leaderboard (one row per public name), most entries first", body = Vec<PublicWorker>),
         (status = 400, description = "`bad_request`: a query parameter is not a number in range", body = ErrorBody),
         (status = 500, description = "The database failed (the cause is logged)", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ),
 )]
 pub async fn workers(
     State(state): State<AppState>,
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<PublicWorker>>> {
-    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
-    let offset = page.offset.unwrap_or(0).min(1_000_000);
-    let rows = ct_db::workers::by_name(&state.pool, limit, offset).await?;
-    Ok(Json(rows.into_iter().map(PublicWorker::from).collect()))
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000) as usize;
+    let offset = page.offset.unwrap_or(0).min(1_000_000) as usize;
+    let snapshot = state.reads.get().await?;
+    Ok(Json(
+        snapshot
+            .leaderboard
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .cloned()
+            .collect(),
+    ))
 }

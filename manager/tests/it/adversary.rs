@@ -462,6 +462,7 @@ async fn assert_collected(app: &TestApp, sim: &Simulator, log: u64, honest: &[&W
         .find(|l| l["id"] == log)
         .unwrap();
     assert_eq!(listed["progress"]["verified_until"], size, "{listed}");
+    crate::reads::assert_counted(app).await;
 }
 
 async fn task_state(app: &TestApp, task: u64) -> (String, Option<u64>) {

@@ -627,5 +627,7 @@ async fn totals_saturate_and_the_reaper_goes_on() {
             .await
             .unwrap();
     assert_eq!((rl, entries), (u64::MAX, u64::MAX));
+    // The counters of the public reads saturate too.
+    crate::reads::assert_counted(&app).await;
     app.cleanup().await;
 }

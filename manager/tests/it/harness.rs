@@ -46,6 +46,8 @@ pub fn test_config() -> Config {
         audit_share: 0.0,
         // One worker may take a whole small log (the fleet tests set the default 2).
         tasks_per_log: 64,
+        // The public reads see every change made before the request.
+        public_max_age: Duration::ZERO,
         ..Config::default()
     }
 }

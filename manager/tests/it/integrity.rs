@@ -390,6 +390,7 @@ async fn rfc6962_dishonest_workers_are_caught() {
         (p["faults"].clone(), p["gaps"].clone()),
         (json!([]), json!([]))
     );
+    crate::reads::assert_counted(&app).await;
     app.cleanup().await;
     sim.shutdown().await.unwrap();
 }

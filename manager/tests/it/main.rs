@@ -15,5 +15,6 @@ mod loglist;
 mod openapi;
 mod operations;
 mod poll;
+mod reads;
 mod requests;
 mod standing;
