@@ -135,6 +135,9 @@ impl Stack {
                 "1",
             ])
             .args(["--task-size-log2", "9", "--check-min-tasks", "0"])
+            // The tests read progress from /v1/logs to time collection:
+            // every read sees what is committed (no snapshot age).
+            .args(["--public-max-age-ms", "0"])
             .args(if self.manager_args.iter().any(|a| a == "--poll-secs") {
                 &[][..]
             } else {
