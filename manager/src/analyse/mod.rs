@@ -188,15 +188,6 @@ impl Analyser {
         }
     }
 
-    /// One batch from where the analysis stands.
-    pub async fn batch(&self, pool: &MySqlPool) -> Result<Report> {
-        let from = self.watermark(pool).await?;
-        match self.prepare(pool, from).await? {
-            Some(p) => Ok(self.apply(pool, p).await?.unwrap_or_default()),
-            None => Ok(Report::default()),
-        }
-    }
-
     async fn watermark(&self, pool: &MySqlPool) -> Result<u64> {
         let (last,): (u64,) =
             sqlx::query_as("SELECT last_sighting_id FROM analysis_state WHERE id = 1")
