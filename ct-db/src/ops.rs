@@ -16,14 +16,14 @@ mod leases;
 mod outcomes;
 
 pub use history::{
-    LogSummary, ProgressHistory, ProgressPoint, Rank, Ranks, Snapshot, Summary, progress_history,
-    ranks, snapshot, summary,
+    LogSummary, MAX_RANKED, ProgressHistory, ProgressPoint, Rank, Ranks, Snapshot, Summary,
+    progress_history, ranks, snapshot, summary,
 };
 pub use leases::{LeaseDetail, LeaseGroup, Standing, lease_details, leases_by_name, standings};
 pub(crate) use outcomes::record_outcome;
 pub use outcomes::{
     DurationBucket, Durations, OutcomeCounts, OutcomeRow, OutcomeTotals, Outcomes, bucket_of,
-    outcomes, totals_since,
+    outcomes, outcomes_over, totals_since,
 };
 
 /// One hour in Unix ms.

@@ -128,7 +128,19 @@ pub struct OutcomeCounts {
 }
 
 impl OutcomeCounts {
-    fn add(&mut self, outcome: TaskOutcome, n: u64) {
+    /// The leases that ended as `outcome`.
+    pub fn get(&self, outcome: TaskOutcome) -> u64 {
+        match outcome {
+            TaskOutcome::Completed => self.completed,
+            TaskOutcome::Failed => self.failed,
+            TaskOutcome::Expired => self.expired,
+            TaskOutcome::Refused => self.refused,
+            TaskOutcome::Released => self.released,
+        }
+    }
+
+    /// Counts `n` more leases that ended as `outcome` (saturating).
+    pub fn add(&mut self, outcome: TaskOutcome, n: u64) {
         let slot = match outcome {
             TaskOutcome::Completed => &mut self.completed,
             TaskOutcome::Failed => &mut self.failed,
@@ -281,10 +293,31 @@ struct BucketRow {
 /// Outcomes per hour from the hour starting at `since`, of one log or of
 /// all.
 pub async fn outcomes(pool: &MySqlPool, since: i64, log_id: Option<u64>) -> Result<Outcomes> {
+    read_outcomes(pool, since, log_id, true).await
+}
+
+/// Outcomes from the hour starting at `since`, of one log or of all, each
+/// outcome and kind summed over the whole window: one row each, whose
+/// `hour` is `since` and whose durations are those of all its leases.
+pub async fn outcomes_over(pool: &MySqlPool, since: i64, log_id: Option<u64>) -> Result<Outcomes> {
+    read_outcomes(pool, since, log_id, false).await
+}
+
+async fn read_outcomes(
+    pool: &MySqlPool,
+    since: i64,
+    log_id: Option<u64>,
+    per_hour: bool,
+) -> Result<Outcomes> {
     let sql = format!(
-        "SELECT hour, outcome, is_check, bucket, {} AS n, {} AS entries, {} AS duration_ms_sum, \
+        "SELECT {}, outcome, is_check, bucket, {} AS n, {} AS entries, {} AS duration_ms_sum, \
          CAST(MAX(duration_ms_max) AS UNSIGNED) AS duration_ms_max \
-         FROM task_outcomes WHERE hour >= ? {} GROUP BY hour, outcome, is_check, bucket",
+         FROM task_outcomes WHERE hour >= ? {} GROUP BY {}outcome, is_check, bucket",
+        if per_hour {
+            "hour"
+        } else {
+            "MIN(hour) AS hour"
+        },
         sum_u64("n"),
         sum_u64("entries"),
         sum_u64("duration_ms_sum"),
@@ -293,6 +326,7 @@ pub async fn outcomes(pool: &MySqlPool, since: i64, log_id: Option<u64>) -> Resu
         } else {
             ""
         },
+        if per_hour { "hour, " } else { "" },
     );
     let mut q = sqlx::query_as::<_, BucketRow>(&sql).bind(since);
     if let Some(id) = log_id {
@@ -308,8 +342,10 @@ pub async fn outcomes(pool: &MySqlPool, since: i64, log_id: Option<u64>) -> Resu
     // By hour, outcome (by its name) and kind.
     let mut by: BTreeMap<(i64, &'static str, bool), Sum> = BTreeMap::new();
     for r in q.fetch_all(pool).await? {
+        // Over the window, every row is the window's (its MIN(hour) aside).
+        let hour = if per_hour { r.hour } else { since };
         let sum = by
-            .entry((r.hour, r.outcome.as_str(), r.is_check))
+            .entry((hour, r.outcome.as_str(), r.is_check))
             .or_insert_with(|| Sum {
                 outcome: r.outcome,
                 tasks: 0,
