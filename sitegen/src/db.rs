@@ -76,21 +76,23 @@ pub struct SthRow {
     pub fetched_at: i64,
 }
 
-/// A volunteer worker and its totals.
+/// One machine: a worker registration of a public name (an identity),
+/// with its own totals.
 #[derive(Debug, Clone, Serialize, FromRow)]
-pub struct WorkerRow {
+pub struct MachineRow {
     pub id: i64,
+    /// Its identity's public name.
     pub name: String,
     pub version: Option<String>,
     pub first_seen: i64,
     pub last_seen: i64,
-    pub entries: i64,
-    pub matches: i64,
-    pub tasks_done: i64,
+    pub entries: u64,
+    pub matches: u64,
+    pub tasks_done: u64,
+    /// A later registration of the same machine took its place.
+    pub replaced: bool,
     #[sqlx(skip)]
     pub active: bool,
-    #[sqlx(skip)]
-    pub rank: usize,
 }
 
 /// A label and a count (issuers, validation levels, categories, domains).
@@ -274,20 +276,21 @@ pub async fn sths(pool: &MySqlPool, per_log: i64) -> Result<Vec<SthRow>> {
     .await?)
 }
 
-/// The public leaderboard: flagged and revoked machines are left out (the
-/// admin API lists them).
-pub async fn workers(pool: &MySqlPool, active_since: i64) -> Result<Vec<WorkerRow>> {
-    let mut rows = sqlx::query_as::<_, WorkerRow>(
-        "SELECT CAST(id AS SIGNED) AS id, name, version, first_seen, last_seen, \
-           CAST(entries AS SIGNED) AS entries, CAST(matches AS SIGNED) AS matches, \
-           CAST(tasks_done AS SIGNED) AS tasks_done \
-         FROM workers WHERE revoked = 0 AND flagged = 0 ORDER BY entries DESC, matches DESC, id",
+/// Every machine with an identity, by identity and id, flagged and revoked
+/// ones left out. The leaderboard itself is [`ct_db::workers::by_name`]
+/// (which leaves out the whole name of such a machine); these are the rows
+/// its names sum.
+pub async fn machines(pool: &MySqlPool, active_since: i64) -> Result<Vec<MachineRow>> {
+    let mut rows = sqlx::query_as::<_, MachineRow>(
+        "SELECT CAST(w.id AS SIGNED) AS id, i.name, w.version, w.first_seen, w.last_seen, \
+           w.entries, w.matches, w.tasks_done, w.replaced_by IS NOT NULL AS replaced \
+         FROM workers w JOIN identities i ON i.id = w.identity_id \
+         WHERE w.revoked = 0 AND w.flagged = 0 ORDER BY w.identity_id, w.id",
     )
     .fetch_all(pool)
     .await?;
-    for (i, w) in rows.iter_mut().enumerate() {
-        w.active = w.last_seen >= active_since;
-        w.rank = i + 1;
+    for m in &mut rows {
+        m.active = !m.replaced && m.last_seen >= active_since;
     }
     Ok(rows)
 }

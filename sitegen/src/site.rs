@@ -1,10 +1,13 @@
 //! `Site::build`: load everything from the database, render every page into
 //! a fresh folder, then publish it atomically. Each step is a method so tests
 //! can build into a folder of their own. The collection's pages (logs,
-//! workers, throughput) are here; the pages about the certificates
-//! themselves, from the analysis layer, are in [`pki`].
+//! throughput) are here, the volunteers' in [`workers`], live operations in
+//! [`ops`]; the pages about the certificates themselves, from the analysis
+//! layer, are in [`pki`].
 
+pub mod ops;
 pub mod pki;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +19,7 @@ use sqlx::MySqlPool;
 
 use crate::charts::{self, Bar};
 use crate::config::Config;
-use crate::db::{self, Bucket, LogRow, SthRow, WorkerRow};
+use crate::db::{self, Bucket, LogRow, SthRow};
 use crate::error::{Error, Result, io};
 use crate::{search, swap, templates};
 
@@ -32,7 +35,8 @@ pub struct Data {
     pub sths: Vec<SthRow>,
     pub hourly: Vec<Bucket>,
     pub daily: Vec<Bucket>,
-    pub workers: Vec<WorkerRow>,
+    /// The leaderboard: one row per public name, with its machines.
+    pub workers: Vec<workers::Identity>,
     #[serde(skip)]
     pub worker_days: Vec<db::KeyBucket>,
     #[serde(skip)]
@@ -43,6 +47,8 @@ pub struct Data {
     pub log_window: Vec<db::WindowTotals>,
     #[serde(skip)]
     pub pki: pki::PkiData,
+    #[serde(skip)]
+    pub ops: ops::OpsData,
 }
 
 /// What one build did, for the log line and the benchmark.
@@ -151,7 +157,6 @@ impl Site {
             let sths = db::sths(pool, 20).await?;
             let hourly = db::throughput(pool, hour_start / 1000, 3600, 0).await?;
             let daily = db::throughput(pool, since_day_s, 86_400, off).await?;
-            let workers = db::workers(pool, active_since).await?;
             let worker_days = db::key_days(pool, "worker_id", since_day_s, off).await?;
             let worker_logs = db::window_totals(pool, "worker_id", since_day_s).await?;
             let log_days = db::key_days(pool, "log_id", since_day_s, off).await?;
@@ -160,21 +165,23 @@ impl Site {
                 sths,
                 hourly,
                 daily,
-                workers,
                 worker_days,
                 worker_logs,
                 log_days,
                 log_window,
             ))
         };
-        let (mut totals, logs, pki, collection) = tokio::try_join!(
+        let (mut totals, logs, pki, ops, (board, machines), collection) = tokio::try_join!(
             db::totals(pool, now_ms, active_since),
             db::logs(pool),
             self.load_pki(pool, now_ms),
+            ops::OpsData::load(pool, now_ms),
+            workers::load(pool, active_since),
             collection,
         )?;
-        let (sths, hourly, daily, workers, worker_days, worker_logs, log_days, log_window) =
-            collection;
+        let (sths, hourly, daily, worker_days, worker_logs, log_days, log_window) = collection;
+        let yesterday = workers::places_before(&ops.ranks, ct_db::ops::day_of(now_ms));
+        let workers = workers::identities(board, machines, &yesterday);
         totals.entries_collected = logs
             .iter()
             .map(|l| i64::try_from(l.progress.entries_verified).unwrap_or(i64::MAX))
@@ -194,6 +201,7 @@ impl Site {
             log_days,
             log_window,
             pki,
+            ops,
         })
     }
 
@@ -293,8 +301,12 @@ impl Site {
                 .map(|b| if m { b.matches } else { b.entries })
                 .sum()
         };
-        let log_names: HashMap<i64, &LogRow> = data.logs.iter().map(|l| (l.id, l)).collect();
-        let active_now: Vec<&WorkerRow> = data.workers.iter().filter(|w| w.active).collect();
+        let active_now = data
+            .workers
+            .iter()
+            .flat_map(|w| &w.machine_rows)
+            .filter(|m| m.active)
+            .count();
         let links = self.links(&data.pki);
 
         self.page(
@@ -314,7 +326,7 @@ impl Site {
                 issuances_30d => issuance_days.iter().map(|d| d.1).sum::<i64>(),
                 lapsed => data.pki.lapsed_count,
                 top_workers => data.workers.iter().take(10).cloned().collect::<Vec<_>>(),
-                active_count => active_now.len(),
+                active_count => active_now,
                 ..common.clone()
             },
         )?;
@@ -375,76 +387,8 @@ impl Site {
             pages += 1;
         }
 
-        // Workers.
-        self.page(
-            dir,
-            "workers/index.html",
-            "workers.html",
-            context! { root => "../", section => "workers", workers => data.workers.clone(), ..common.clone() },
-        )?;
-        pages += 1;
-        let mut days_by_worker: HashMap<i64, Vec<Bucket>> = HashMap::new();
-        for b in &data.worker_days {
-            days_by_worker.entry(b.key_id).or_default().push(Bucket {
-                at: b.at,
-                entries: b.entries,
-                matches: b.matches,
-            });
-        }
-        #[derive(Serialize)]
-        struct WorkerLogView {
-            log_id: i64,
-            log: String,
-            entries: i64,
-            matches: i64,
-            errors: i64,
-            rate_limit_hits: i64,
-        }
-        let mut logs_by_worker: HashMap<i64, Vec<WorkerLogView>> = HashMap::new();
-        for w in &data.worker_logs {
-            logs_by_worker
-                .entry(w.key_id)
-                .or_default()
-                .push(WorkerLogView {
-                    log_id: w.log_id,
-                    log: log_names
-                        .get(&w.log_id)
-                        .map_or_else(|| format!("log {}", w.log_id), |l| l.description.clone()),
-                    entries: w.entries,
-                    matches: w.matches,
-                    errors: w.errors,
-                    rate_limit_hits: w.rate_limit_hits,
-                });
-        }
-        for w in &data.workers {
-            let days = fill(
-                days_by_worker.get(&w.id).map_or(&[][..], |v| v),
-                day0,
-                DAY_MS,
-                30,
-            );
-            let chart = charts::bar_chart(
-                "Entries fetched per day by this worker, last 30 days",
-                &self.day_bars(&days, "entries", false),
-                5,
-            );
-            self.page(
-                dir,
-                &format!("workers/{}.html", w.id),
-                "worker.html",
-                context! {
-                    root => "../",
-                    section => "workers",
-                    worker => w.clone(),
-                    chart => Value::from_safe_string(chart),
-                    entries_30d => sum(&days, false),
-                    matches_30d => sum(&days, true),
-                    per_log => logs_by_worker.remove(&w.id).unwrap_or_default(),
-                    ..common.clone()
-                },
-            )?;
-            pages += 1;
-        }
+        pages += self.render_workers(data, dir, &common, day0)?;
+        pages += self.render_ops(&data.ops, &data.workers, &data.logs, dir, &common)?;
 
         // Certificates: issuances by CT log time, name sets, categories.
         let pk = &data.pki;
@@ -538,7 +482,7 @@ impl Site {
             "categories": self.category_rows(pk),
             "lapsed_name_sets": pk.lapsed_count,
             "name_sets_expiring_soon": pk.expiring_count,
-            "workers_active": active_now.len(),
+            "workers_active": active_now,
         });
         self.write(dir, "stats.json", &search::script_safe_json(&stats)?)?;
         Ok(pages)

@@ -16,6 +16,8 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("log.html", include_str!("../templates/log.html")),
     ("workers.html", include_str!("../templates/workers.html")),
     ("worker.html", include_str!("../templates/worker.html")),
+    ("machine.html", include_str!("../templates/machine.html")),
+    ("ops.html", include_str!("../templates/ops.html")),
     (
         "certificates.html",
         include_str!("../templates/certificates.html"),
@@ -65,6 +67,14 @@ pub fn environment(overrides: Option<PathBuf>, tz: jiff::tz::TimeZone) -> Enviro
     env.add_filter("num", num);
     env.add_filter("pct", pct);
     env.add_filter("compact", |v: f64| crate::charts::compact(v));
+    env.add_filter("duration", duration);
+    env.add_filter("duration_ms", |ms: u64| {
+        if ms < 1000 {
+            "under 1 s".to_owned()
+        } else {
+            duration(ms / 1000)
+        }
+    });
     let local = tz.clone();
     env.add_filter("localtime", move |ms: i64| -> Result<String, TplError> {
         fmt_time(ms, &local, "%Y-%m-%d %H:%M %Z")
@@ -75,6 +85,9 @@ pub fn environment(overrides: Option<PathBuf>, tz: jiff::tz::TimeZone) -> Enviro
     });
     env.add_filter("utctime", |ms: i64| -> Result<String, TplError> {
         fmt_time(ms, &jiff::tz::TimeZone::UTC, "%Y-%m-%d %H:%M:%S UTC")
+    });
+    env.add_filter("utcdate", |ms: i64| -> Result<String, TplError> {
+        fmt_time(ms, &jiff::tz::TimeZone::UTC, "%Y-%m-%d")
     });
     env.add_filter("isotime", |ms: i64| -> Result<String, TplError> {
         let ts = timestamp(ms)?;
@@ -124,6 +137,28 @@ pub fn pct(part: f64, whole: f64) -> String {
     format!("{p:.1}")
 }
 
+/// Seconds in the two largest units: "45 s", "1 min 50 s", "1 h 35 min",
+/// "3 d 4 h" (cut, not rounded: the time is at least that).
+pub fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let two = |a: u64, ua: &str, b: u64, ub: &str| {
+        if b == 0 {
+            format!("{a} {ua}")
+        } else {
+            format!("{a} {ua} {b} {ub}")
+        }
+    };
+    if d > 0 {
+        two(d, "d", h, "h")
+    } else if h > 0 {
+        two(h, "h", m, "min")
+    } else if m > 0 {
+        two(m, "min", s, "s")
+    } else {
+        format!("{s} s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +170,11 @@ mod tests {
         assert_eq!(pct(1.0, 3.0), "33.3");
         assert_eq!(pct(999_999.0, 1_000_000.0), "99.9");
         assert_eq!(pct(5.0, 0.0), "0.0");
+        assert_eq!(duration(0), "0 s");
+        assert_eq!(duration(110), "1 min 50 s");
+        assert_eq!(duration(120), "2 min");
+        assert_eq!(duration(5719), "1 h 35 min");
+        assert_eq!(duration(3 * 86_400 + 4 * 3600 + 59), "3 d 4 h");
+        assert_eq!(duration(u64::MAX).split(' ').count(), 4);
     }
 }

@@ -490,24 +490,15 @@ pub async fn fill(pool: &MySqlPool) {
         .execute(pool)
         .await
         .unwrap();
-    sqlx::query(
-        "INSERT INTO workers (id, name, token_hash, version, first_seen, last_seen, entries, matches, tasks_done) VALUES \
-         (1, 'alice', 'a', '0.1.0', ?, ?, 700, 3, 2), (2, ?, 'b', NULL, ?, ?, 556, 4, 2)",
-    )
-    .bind(NOW - 10 * 86_400_000)
-    .bind(NOW - 60_000)
-    .bind(EVIL_WORKER)
-    .bind(NOW - 10 * 86_400_000)
-    .bind(NOW - 2 * 86_400_000)
-    .execute(pool)
-    .await
-    .unwrap();
+    fill_fleet(pool).await;
     for (minute, worker, log, entries, matches) in [
         ((NOW - 1_800_000) / 1000 / 60 * 60, 1, 1, 500, 2),
         ((NOW - 2 * 86_400_000) / 1000 / 60 * 60, 2, 2, 300, 1),
         // bob's check task of log 1's [0, 256): the range and its 3 matches
         // again. Stored sightings do not grow.
         ((NOW - 3_000_000) / 1000 / 60 * 60, 2, 1, 256, 3),
+        // alice's second machine, five days ago.
+        ((NOW - 5 * 86_400_000) / 1000 / 60 * 60, 3, 2, 300, 2),
     ] {
         sqlx::query(
             "INSERT INTO stats_minute (minute, worker_id, log_id, entries, matches, errors, rate_limit_hits) VALUES (?, ?, ?, ?, ?, 1, 1)",
@@ -529,6 +520,192 @@ pub async fn fill(pool: &MySqlPool) {
     .execute(pool)
     .await
     .unwrap();
+}
+
+/// The start of the hour holding [`NOW`] (6 min 40 s before it).
+pub const HOUR0: i64 = NOW - NOW % 3_600_000;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+
+/// The volunteers and the operations tables:
+/// - alice (one identity, a secret) on two machines: 1 (700 entries, 3
+///   matches, 2 tasks, seen a minute ago) and 3 (300, 2, 1; registered
+///   yesterday, seen 5 minutes ago), which holds log 1's `[512, 768)`;
+/// - bob (`EVIL_WORKER`) on machine 2, idle for two days;
+/// - mallory on machine 4, flagged: 5,000 entries would put it first, and
+///   it holds a lease of log 2; neither is public.
+/// - leases ended (`task_outcomes`): in this hour 2 completed (100 s and
+///   110 s, on two shards) and 1 failed (20 s) on log 1; 5 hours ago 2
+///   expired (600 s and 700 s) on log 2; 30 hours ago 1 refused (40 s) and
+///   1 completed check (90 s) on log 1; 50 hours ago, outside the 48 hours
+///   shown, 10 completed.
+/// - progress snapshots: log 1 now 256 of 1,000 collected (256 faulty) and
+///   none 24 hours before; log 2 256 of 500 an hour ago, none 48 hours ago.
+/// - daily ranks: today alice 1st and bob 2nd; yesterday bob 1st, mallory
+///   2nd, alice 3rd.
+pub async fn fill_fleet(pool: &MySqlPool) {
+    sqlx::query(
+        "INSERT INTO identities (id, name, secret_hash, created_at) VALUES \
+         (1, 'alice', REPEAT('a', 64), ?), (2, ?, NULL, ?), (3, 'mallory', NULL, ?)",
+    )
+    .bind(NOW - 10 * DAY)
+    .bind(EVIL_WORKER)
+    .bind(NOW - 10 * DAY)
+    .bind(NOW - 20 * DAY)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO workers (id, name, identity_id, token_hash, version, first_seen, last_seen, entries, matches, \
+         tasks_done, flagged) VALUES \
+         (1, 'alice', 1, 'a', '0.1.0', ?, ?, 700, 3, 2, 0), (2, ?, 2, 'b', NULL, ?, ?, 556, 4, 2, 0), \
+         (3, 'alice', 1, 'c', '0.2.0', ?, ?, 300, 2, 1, 0), (4, 'mallory', 3, 'd', '0.1.0', ?, ?, 5000, 40, 20, 1)",
+    )
+    .bind(NOW - 10 * DAY)
+    .bind(NOW - 60_000)
+    .bind(EVIL_WORKER)
+    .bind(NOW - 10 * DAY)
+    .bind(NOW - 2 * DAY)
+    .bind(NOW - DAY)
+    .bind(NOW - 300_000)
+    .bind(NOW - 20 * DAY)
+    .bind(NOW - 3 * DAY)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE tasks SET lease_holder = 3, leased_at = ?, lease_expires_at = ? \
+         WHERE log_id = 1 AND start_index = 512 AND state = 'leased'",
+    )
+    .bind(NOW - 120_000)
+    .bind(NOW + 480_000)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO tasks (log_id, start_index, end_index, state, next_index, lease_holder, leased_at, \
+         lease_expires_at, check_of, created_at) VALUES (2, 256, 384, 'leased', 300, 4, ?, ?, 0, 0)",
+    )
+    .bind(NOW - 60_000)
+    .bind(NOW + 540_000)
+    .execute(pool)
+    .await
+    .unwrap();
+    for (hour, log, outcome, check, bucket, shard, n, entries, sum, max) in [
+        (HOUR0, 1, "completed", 0, 7, 0, 1, 256, 100_000, 100_000),
+        (HOUR0, 1, "completed", 0, 7, 3, 1, 256, 110_000, 110_000),
+        (HOUR0, 1, "failed", 0, 5, 0, 1, 256, 20_000, 20_000),
+        (
+            HOUR0 - 5 * HOUR,
+            2,
+            "expired",
+            0,
+            10,
+            0,
+            2,
+            512,
+            1_300_000,
+            700_000,
+        ),
+        (
+            HOUR0 - 30 * HOUR,
+            1,
+            "refused",
+            0,
+            6,
+            0,
+            1,
+            256,
+            40_000,
+            40_000,
+        ),
+        (
+            HOUR0 - 30 * HOUR,
+            1,
+            "completed",
+            1,
+            7,
+            0,
+            1,
+            256,
+            90_000,
+            90_000,
+        ),
+        (
+            HOUR0 - 50 * HOUR,
+            1,
+            "completed",
+            0,
+            7,
+            0,
+            10,
+            2560,
+            1_000_000,
+            100_000,
+        ),
+    ] {
+        sqlx::query(
+            "INSERT INTO task_outcomes (hour, log_id, outcome, is_check, bucket, shard, n, entries, \
+             duration_ms_sum, duration_ms_max) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(hour)
+        .bind(log)
+        .bind(outcome)
+        .bind(check)
+        .bind(bucket)
+        .bind(shard)
+        .bind(n)
+        .bind(entries)
+        .bind(sum)
+        .bind(max)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    for (log, hour, tree, collected, faulty) in [
+        (1, HOUR0, 1000, 256, 256),
+        (1, HOUR0 - 24 * HOUR, 900, 0, 0),
+        (2, HOUR0 - HOUR, 500, 256, 0),
+        (2, HOUR0 - 48 * HOUR, 500, 0, 0),
+    ] {
+        sqlx::query(
+            "INSERT INTO log_progress_history (log_id, hour, taken_at, tree_size, entries_collected, \
+             verified_until, entries_faulty, entries_missing) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(log)
+        .bind(hour)
+        .bind(hour + 60_000)
+        .bind(tree)
+        .bind(collected)
+        .bind(collected)
+        .bind(faulty)
+        .bind(tree - collected - faulty)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let today = NOW - NOW % DAY;
+    for (day, name, place, entries, machines) in [
+        (today, "alice", 1, 1000, 2),
+        (today, EVIL_WORKER, 2, 556, 1),
+        (today - DAY, EVIL_WORKER, 1, 556, 1),
+        (today - DAY, "mallory", 2, 4000, 1),
+        (today - DAY, "alice", 3, 400, 1),
+    ] {
+        sqlx::query(
+            "INSERT INTO rank_snapshots (day, name, place, entries, matches, tasks_done, machines, taken_at) \
+             VALUES (?, ?, ?, ?, 0, 0, ?, ?)",
+        )
+        .bind(day)
+        .bind(name)
+        .bind(place)
+        .bind(entries)
+        .bind(machines)
+        .bind(day + HOUR)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
 }
 
 /// A database with the known rows, rendered into a temp folder.

@@ -4,6 +4,7 @@
 
 mod browser;
 mod fixture;
+mod fleet;
 mod nginx;
 mod pages;
 mod pki;

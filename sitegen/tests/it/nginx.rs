@@ -36,7 +36,7 @@ const PER_SWAP: usize = 250;
 const CLIENTS: usize = 6;
 /// Bounds: no client makes more requests, no phase runs longer.
 const MAX_PER_CLIENT: usize = 20_000;
-// Each build renders every page of the fixture (31 of them): on two shared
+// Each build renders every page of the fixture (33 of them): on two shared
 // cores under load a swap can take over a second.
 const PHASE: Duration = Duration::from_secs(60);
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \

@@ -20,6 +20,26 @@ pub fn text(doc: &Html, css: &str) -> String {
     el.text().collect::<String>().trim().to_owned()
 }
 
+/// The cells of a table's body rows, whitespace collapsed.
+pub fn rows(doc: &Html, css: &str) -> Vec<Vec<String>> {
+    let cells = Selector::parse("th, td").unwrap();
+    let table = doc
+        .select(&Selector::parse(css).unwrap())
+        .next()
+        .unwrap_or_else(|| panic!("no table {css}"));
+    table
+        .select(&Selector::parse("tbody tr").unwrap())
+        .map(|tr| {
+            tr.select(&cells)
+                .map(|c| {
+                    let t = c.text().collect::<Vec<_>>().join(" ");
+                    t.split_whitespace().collect::<Vec<_>>().join(" ")
+                })
+                .collect()
+        })
+        .collect()
+}
+
 pub fn all_text(doc: &Html) -> String {
     let joined = doc.root_element().text().collect::<Vec<_>>().join(" ");
     joined.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -30,8 +50,9 @@ async fn numbers_on_pages() {
     let (db, dir) = fixture::rendered().await;
     let d = dir.path();
     let home = read(d, "index.html");
-    // alice 700 + bob 556 (300 and a check task's 256): work done.
-    assert_eq!(text(&home, "#total-fetched"), "1,256");
+    // alice 700 + 300 (two machines), bob 556 (300 and a check task's
+    // 256), flagged mallory's 5,000: work reported.
+    assert_eq!(text(&home, "#total-fetched"), "6,556");
     // Proven entries, each once: [0,256) of log 1 and of log 2.
     assert_eq!(text(&home, "#total-collected"), "512");
     assert_eq!(text(&home, "#total-certificates"), "8");
@@ -39,14 +60,16 @@ async fn numbers_on_pages() {
     assert_eq!(text(&home, "#total-sightings"), "9");
     assert_eq!(text(&home, "#total-names"), "6");
     assert_eq!(text(&home, "#total-domains"), "3");
-    assert_eq!(text(&home, "#workers-active"), "1");
-    assert_eq!(text(&home, "#workers-ever"), "2");
+    // Machines: alice's two are active.
+    assert_eq!(text(&home, "#workers-active"), "2");
+    assert_eq!(text(&home, "#workers-ever"), "4");
     let home_text = all_text(&home);
     assert!(home_text.contains("256 / 1,000 (25.6%)"), "{home_text}");
     assert!(home_text.contains("256 / 500 (51.2%)"), "{home_text}");
-    // Last 24 h: alice's 500 entries and bob's check task's 256; 30 days: plus bob's 300.
+    // Last 24 h: alice's 500 entries and bob's check task's 256; 30 days:
+    // plus bob's 300 and alice's second machine's 300.
     assert_eq!(text(&home, "#fetched-24h"), "756");
-    assert!(home_text.contains("1,056 entries fetched in the last 30 days"));
+    assert!(home_text.contains("1,356 entries fetched in the last 30 days"));
     // Only E was first logged in the last 30 days (C was collected recently
     // but logged 43 days ago).
     assert_eq!(text(&home, "#issuances-30d"), "1");
@@ -82,11 +105,11 @@ async fn numbers_on_pages() {
         .map(|r| r.text().collect::<Vec<_>>().join("|"))
         .collect();
     assert_eq!(rows.len(), 2);
-    assert!(rows[0].contains("alice") && rows[0].contains("700") && rows[0].contains("active"));
+    assert!(rows[0].contains("alice") && rows[0].contains("1,000") && rows[0].contains("active"));
     assert!(rows[1].contains(EVIL_WORKER) && rows[1].contains("idle"));
     let alice = read(d, "workers/1.html");
-    assert_eq!(text(&alice, "#worker-entries"), "700");
-    assert_eq!(text(&alice, "#worker-matches"), "3");
+    assert_eq!(text(&alice, "#worker-entries"), "1,000");
+    assert_eq!(text(&alice, "#worker-matches"), "5");
     let bob = read(d, "workers/2.html");
     assert_eq!(text(&bob, "#worker-entries"), "556");
 
@@ -166,10 +189,11 @@ async fn internal_links_resolve_and_html_parses() {
             );
         }
     }
-    // home, logs index + 2, workers index + 2, certificates, 3 domains,
-    // search; CAs and issuance, 3 CAs, 3 categories, organisations + 2,
-    // lapses; 8 certificates (6 issuances).
-    assert_eq!(pages, 31);
+    // home, logs index + 2, workers index + 2 names + alice's second
+    // machine, operations, certificates, 3 domains, search; CAs and
+    // issuance, 3 CAs, 3 categories, organisations + 2, lapses; 8
+    // certificates (6 issuances).
+    assert_eq!(pages, 33);
     db.drop().await;
 }
 

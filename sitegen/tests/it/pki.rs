@@ -9,29 +9,10 @@ use std::path::Path;
 use scraper::{ElementRef, Html, Selector};
 
 use crate::fixture::{self, EVIL_ISSUER};
-use crate::pages::{all_text, read, text};
+use crate::pages::{all_text, read, rows, text};
 
 fn sel(css: &str) -> Selector {
     Selector::parse(css).unwrap()
-}
-
-/// The cells' texts of every body row of table `css`.
-fn rows(doc: &Html, css: &str) -> Vec<Vec<String>> {
-    let table = doc
-        .select(&sel(css))
-        .next()
-        .unwrap_or_else(|| panic!("no table {css}"));
-    table
-        .select(&sel("tbody tr"))
-        .map(|tr| {
-            tr.select(&sel("th, td"))
-                .map(|c| {
-                    let t = c.text().collect::<Vec<_>>().join(" ");
-                    t.split_whitespace().collect::<Vec<_>>().join(" ")
-                })
-                .collect()
-        })
-        .collect()
 }
 
 fn num(s: &str) -> i64 {
