@@ -46,9 +46,18 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-/// Adds `fresh` issuances to their sets' chains; returns (sets, renewals
-/// written).
-pub async fn extend(conn: &mut MySqlConnection, fresh: Vec<Fresh>) -> Result<(u64, u64)> {
+/// The renewal rows of a batch, keyed by the set's names key.
+pub type Renewals = Vec<(Vec<u8>, Renewal)>;
+
+/// Adds `fresh` issuances to their sets' chains and writes the sets' rows;
+/// returns the sets written and the renewal rows to write (by
+/// [`write_renewals`]). The stored issuances are those up to `last` (the
+/// fresh ones are written on another connection).
+pub async fn extend(
+    conn: &mut MySqlConnection,
+    fresh: Vec<Fresh>,
+    last: u64,
+) -> Result<(u64, Renewals)> {
     let mut groups: BTreeMap<Vec<u8>, (String, Vec<Link>)> = BTreeMap::new();
     for f in fresh {
         groups
@@ -77,9 +86,10 @@ pub async fn extend(conn: &mut MySqlConnection, fresh: Vec<Fresh>) -> Result<(u6
             stored.insert(s.names_key.clone(), s);
         }
     }
-    let mut renewals: Vec<(Vec<u8>, Renewal)> = Vec::new();
+    let mut renewals: Renewals = Vec::new();
     let mut sets: Vec<(Vec<u8>, Set)> = Vec::new();
     let mut rebuild = Vec::new();
+    let mut fresh_of: HashMap<Vec<u8>, Vec<Link>> = HashMap::new();
     for (key, (names, mut group)) in groups {
         group.sort_by_key(order);
         let Some(last) = group.last().cloned() else {
@@ -128,27 +138,36 @@ pub async fn extend(conn: &mut MySqlConnection, fresh: Vec<Fresh>) -> Result<(u6
                         },
                     ));
                 } else {
-                    rebuild.push(key);
+                    rebuild.push(key.clone());
+                    fresh_of.insert(key, group);
                 }
             }
         }
     }
-    let (mut n_sets, mut written) = (sets.len() as u64, renewals.len() as u64);
-    write(conn, &renewals, &sets).await?;
-    let (s, w) = rebuild_sets(conn, &rebuild).await?;
-    n_sets += s;
-    written += w;
-    Ok((n_sets, written))
+    let mut n_sets = sets.len() as u64;
+    write_sets(conn, &sets).await?;
+    n_sets += rebuild_sets(conn, &rebuild, last, fresh_of, &mut renewals).await?;
+    Ok((n_sets, renewals))
 }
 
-/// Rebuilds the chains of `keys` from all their issuances.
-async fn rebuild_sets(conn: &mut MySqlConnection, keys: &[Vec<u8>]) -> Result<(u64, u64)> {
-    let (mut n_sets, mut written) = (0u64, 0u64);
+/// Rebuilds the chains of `keys` from their stored issuances (up to
+/// `last`) and this batch's `fresh` ones; adds their renewal rows to
+/// `renewals`.
+async fn rebuild_sets(
+    conn: &mut MySqlConnection,
+    keys: &[Vec<u8>],
+    last: u64,
+    mut fresh: HashMap<Vec<u8>, Vec<Link>>,
+    renewals: &mut Renewals,
+) -> Result<u64> {
+    let mut n_sets = 0u64;
     for chunk in keys.chunks(ROWS) {
         let mut q = QueryBuilder::new(
             "SELECT names_key, id, not_before, not_after, spki_sha256, issuer_o, names FROM issuances \
-             WHERE names_key IN (",
+             WHERE id <= ",
         );
+        q.push_bind(last);
+        q.push(" AND names_key IN (");
         let mut sep = q.separated(", ");
         for k in chunk {
             sep.push_bind(k.clone());
@@ -178,9 +197,9 @@ async fn rebuild_sets(conn: &mut MySqlConnection, keys: &[Vec<u8>]) -> Result<(u
                     issuer_o,
                 });
         }
-        let mut renewals = Vec::new();
         let mut sets = Vec::new();
-        for (key, (names, group)) in groups {
+        for (key, (names, mut group)) in groups {
+            group.extend(fresh.remove(&key).unwrap_or_default());
             let Some(latest) = chain::latest(&group).cloned() else {
                 continue;
             };
@@ -196,16 +215,15 @@ async fn rebuild_sets(conn: &mut MySqlConnection, keys: &[Vec<u8>]) -> Result<(u
             renewals.extend(chain::renewals(group).into_iter().map(|r| (key.clone(), r)));
         }
         n_sets += sets.len() as u64;
-        written += renewals.len() as u64;
-        write(conn, &renewals, &sets).await?;
+        write_sets(conn, &sets).await?;
     }
-    Ok((n_sets, written))
+    Ok(n_sets)
 }
 
-async fn write(
+/// Writes renewal rows (an upsert: writing them twice changes nothing).
+pub async fn write_renewals(
     conn: &mut MySqlConnection,
     renewals: &[(Vec<u8>, Renewal)],
-    sets: &[(Vec<u8>, Set)],
 ) -> Result<()> {
     for part in renewals.chunks(ROWS) {
         let mut q = QueryBuilder::new(
@@ -228,6 +246,10 @@ async fn write(
         );
         q.build().execute(&mut *conn).await?;
     }
+    Ok(())
+}
+
+async fn write_sets(conn: &mut MySqlConnection, sets: &[(Vec<u8>, Set)]) -> Result<()> {
     for part in sets.chunks(ROWS) {
         let mut q = QueryBuilder::new(
             "INSERT INTO name_sets (names_key, names, issuances, first_not_before, latest_issuance_id, \

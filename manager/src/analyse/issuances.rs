@@ -4,7 +4,9 @@
 //! day, CA and validity bucket moves with it (what an issuance was counted
 //! under is kept on its row, so a move takes it out there and puts it in
 //! here). The analysis job is the only writer (it holds `analysis_state`'s
-//! row lock), so new rows take ids it assigns.
+//! row lock), so new rows take ids it assigns, after `last_issuance_id`;
+//! they are written on another connection ([`insert_new`]), which commits
+//! before the main one.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -80,16 +82,43 @@ struct Stored {
 const STORED: &str = "SELECT id, issuance_key, issuer_o, validity_days, names, precert_certificate_id, \
      cert_certificate_id, first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket FROM issuances WHERE ";
 
+/// A new issuance's row, written by [`insert_new`].
+pub struct NewRow<'a> {
+    id: u64,
+    key: Vec<u8>,
+    info: &'a CertInfo,
+    names: &'a [String],
+    precert: Option<u64>,
+    cert: Option<u64>,
+    first_logged: u64,
+    days: Option<i64>,
+    counted: Option<Counted>,
+}
+
+/// What [`apply`] decided: each certificate's issuance id, and the new
+/// issuances' rows. Sent before anything is written, so that other
+/// connections write them meanwhile.
+pub struct Planned<'a> {
+    pub issuance_of: HashMap<u64, u64>,
+    pub new_rows: Vec<NewRow<'a>>,
+}
+
 /// Files `facts` under their issuances and applies `moved` (an issuance's
 /// certificate was seen earlier than before: issuance id, new time).
-/// Returns each certificate's issuance id, how many issuances changed, and
-/// the new issuances of a set of .jp names (for the renewal chains).
-pub async fn apply(
+/// `last` is the last issuance id a committed batch handed out: rows above
+/// it were left by a failed batch and do not count. What is decided goes to
+/// `planned` before anything is written; the new rows are not written here
+/// (see [`insert_new`]). Writes the changed issuances and every rollup;
+/// returns how many issuances changed, the new issuances of a set of .jp
+/// names (for the renewal chains) and the last id handed out.
+pub async fn apply<'a>(
     conn: &mut MySqlConnection,
-    facts: &[Facts],
+    facts: &'a [Facts],
     moved: &[(u64, u64)],
-) -> Result<(HashMap<u64, u64>, u64, Vec<Fresh>)> {
-    let mut drafts: BTreeMap<Vec<u8>, Draft<'_>> = BTreeMap::new();
+    last: u64,
+    planned: tokio::sync::oneshot::Sender<Planned<'a>>,
+) -> Result<(u64, Vec<Fresh>, u64)> {
+    let mut drafts: BTreeMap<Vec<u8>, Draft<'a>> = BTreeMap::new();
     for f in facts {
         let d = drafts
             .entry(issuance_key(&f.info))
@@ -113,7 +142,9 @@ pub async fn apply(
     let mut stored: HashMap<Vec<u8>, Stored> = HashMap::new();
     for chunk in keys.chunks(ROWS) {
         let mut q = QueryBuilder::new(STORED);
-        q.push("issuance_key IN (");
+        q.push("id <= ");
+        q.push_bind(last);
+        q.push(" AND issuance_key IN (");
         let mut sep = q.separated(", ");
         for k in chunk {
             sep.push_bind(k.to_vec());
@@ -133,7 +164,9 @@ pub async fn apply(
     let moved_ids: Vec<u64> = moved_to.keys().copied().collect();
     for chunk in moved_ids.chunks(ROWS) {
         let mut q = QueryBuilder::new(STORED);
-        q.push("id IN (");
+        q.push("id <= ");
+        q.push_bind(last);
+        q.push(" AND id IN (");
         let mut sep = q.separated(", ");
         for id in chunk {
             sep.push_bind(*id);
@@ -194,40 +227,10 @@ pub async fn apply(
         }
         updates.push((s.id, precert, cert, first, new));
     }
-    for chunk in updates.chunks(ROWS) {
-        // Every column without a default gets a placeholder: the id exists,
-        // so only the columns named after UPDATE change.
-        let mut q = QueryBuilder::new(
-            "INSERT INTO issuances (id, issuance_key, serial, names_key, names, precert_certificate_id, \
-             cert_certificate_id, first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket) ",
-        );
-        q.push_values(chunk, |mut b, (id, precert, cert, first, new)| {
-            b.push_bind(*id)
-                .push_bind(Vec::<u8>::new())
-                .push_bind("")
-                .push_bind(Vec::<u8>::new())
-                .push_bind("[]")
-                .push_bind(*precert)
-                .push_bind(*cert)
-                .push_bind(*first)
-                .push_bind(new.as_ref().map(|c| c.0))
-                .push_bind(new.as_ref().map(|c| c.1.clone()))
-                .push_bind(new.as_ref().map(|c| c.2.clone()));
-        });
-        q.push(
-            " ON DUPLICATE KEY UPDATE precert_certificate_id = VALUES(precert_certificate_id), \
-             cert_certificate_id = VALUES(cert_certificate_id), first_logged_at_ms = VALUES(first_logged_at_ms), \
-             rollup_day = VALUES(rollup_day), rollup_ca = VALUES(rollup_ca), rollup_bucket = VALUES(rollup_bucket)",
-        );
-        q.build().execute(&mut *conn).await?;
-    }
     let mut changed = updates.len() as u64;
 
     // New issuances take the next ids.
-    let (max,): (Option<u64>,) = sqlx::query_as("SELECT MAX(id) FROM issuances")
-        .fetch_one(&mut *conn)
-        .await?;
-    let mut next = max.unwrap_or(0);
+    let mut next = last;
     let mut fresh = Vec::new();
     for (key, d) in &drafts {
         if stored.contains_key(key) {
@@ -246,34 +249,42 @@ pub async fn apply(
         fresh.push((next, key, d, days, c));
     }
     changed += fresh.len() as u64;
-    for chunk in fresh.chunks(ROWS) {
-        let mut q = QueryBuilder::new(
-            "INSERT INTO issuances (id, issuance_key, serial, issuer_dn, issuer_o, precert_certificate_id, \
-             cert_certificate_id, names_key, names, not_before, not_after, validity_days, spki_sha256, \
-             first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket, subject_o) ",
-        );
-        q.push_values(chunk, |mut b, (id, key, d, days, c)| {
-            let i = d.info;
-            b.push_bind(*id)
-                .push_bind(key.to_vec())
-                .push_bind(crate::db::clip(&i.serial, ct_db::limits::SERIAL).to_owned())
-                .push_bind(crate::db::clip(&i.issuer.dn, ct_db::limits::TEXT).to_owned())
-                .push_bind(short(&i.issuer.o, SHORT))
-                .push_bind(d.precert)
-                .push_bind(d.cert)
-                .push_bind(names_key(d.names).to_vec())
-                .push_bind(serde_json::to_string(d.names).unwrap_or_else(|_| "[]".into()))
-                .push_bind(i.not_before)
-                .push_bind(i.not_after)
-                .push_bind(*days)
-                .push_bind(i.spki_sha256.map(|h| h.0.to_vec()))
-                .push_bind(d.first_logged)
-                .push_bind(c.as_ref().map(|c| c.0))
-                .push_bind(c.as_ref().map(|c| c.1.clone()))
-                .push_bind(c.as_ref().map(|c| c.2.clone()))
-                .push_bind(short(&i.subject.o, SHORT).filter(|o| !o.is_empty()));
-        });
-        q.build().execute(&mut *conn).await?;
+    let new_rows = fresh
+        .iter()
+        .map(|(id, key, d, days, c)| NewRow {
+            id: *id,
+            key: key.to_vec(),
+            info: d.info,
+            names: d.names,
+            precert: d.precert,
+            cert: d.cert,
+            first_logged: d.first_logged,
+            days: *days,
+            counted: c.clone(),
+        })
+        .collect();
+    // The receiver is gone only when another connection failed, which the
+    // caller reports.
+    let _ = planned.send(Planned {
+        issuance_of: of_cert,
+        new_rows,
+    });
+    // One statement per row: an upsert would lock the gaps of the unique
+    // key that the new rows go into on the other connection.
+    for (id, precert, cert, first, new) in &updates {
+        sqlx::query(
+            "UPDATE issuances SET precert_certificate_id = ?, cert_certificate_id = ?, first_logged_at_ms = ?, \
+             rollup_day = ?, rollup_ca = ?, rollup_bucket = ? WHERE id = ?",
+        )
+        .bind(*precert)
+        .bind(*cert)
+        .bind(*first)
+        .bind(new.as_ref().map(|c| c.0))
+        .bind(new.as_ref().map(|c| c.1.clone()))
+        .bind(new.as_ref().map(|c| c.2.clone()))
+        .bind(*id)
+        .execute(&mut *conn)
+        .await?;
     }
     site.write(conn).await?;
 
@@ -311,7 +322,46 @@ pub async fn apply(
             },
         })
         .collect();
-    Ok((of_cert, changed, fresh))
+    Ok((changed, fresh, next))
+}
+
+/// Writes the new issuances' rows, first deleting those a failed batch
+/// left above `last` (their ids are handed out again).
+pub async fn insert_new(conn: &mut MySqlConnection, rows: &[NewRow<'_>], last: u64) -> Result<()> {
+    sqlx::query("DELETE FROM issuances WHERE id > ?")
+        .bind(last)
+        .execute(&mut *conn)
+        .await?;
+    for chunk in rows.chunks(ROWS) {
+        let mut q = QueryBuilder::new(
+            "INSERT INTO issuances (id, issuance_key, serial, issuer_dn, issuer_o, precert_certificate_id, \
+             cert_certificate_id, names_key, names, not_before, not_after, validity_days, spki_sha256, \
+             first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket, subject_o) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            let i = r.info;
+            b.push_bind(r.id)
+                .push_bind(r.key.clone())
+                .push_bind(crate::db::clip(&i.serial, ct_db::limits::SERIAL).to_owned())
+                .push_bind(crate::db::clip(&i.issuer.dn, ct_db::limits::TEXT).to_owned())
+                .push_bind(short(&i.issuer.o, SHORT))
+                .push_bind(r.precert)
+                .push_bind(r.cert)
+                .push_bind(names_key(r.names).to_vec())
+                .push_bind(serde_json::to_string(r.names).unwrap_or_else(|_| "[]".into()))
+                .push_bind(i.not_before)
+                .push_bind(i.not_after)
+                .push_bind(r.days)
+                .push_bind(i.spki_sha256.map(|h| h.0.to_vec()))
+                .push_bind(r.first_logged)
+                .push_bind(r.counted.as_ref().map(|c| c.0))
+                .push_bind(r.counted.as_ref().map(|c| c.1.clone()))
+                .push_bind(r.counted.as_ref().map(|c| c.2.clone()))
+                .push_bind(short(&i.subject.o, SHORT).filter(|o| !o.is_empty()));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// First and last CT log time of a rollup row.

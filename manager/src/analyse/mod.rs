@@ -70,6 +70,8 @@ pub struct Prepared {
     newest: u64,
     sightings: u64,
     earliest: BTreeMap<u64, u64>,
+    /// Its certificates analysed already, as read without a lock.
+    known: HashMap<u64, (Option<u64>, u64)>,
     facts: Vec<Facts>,
 }
 
@@ -166,6 +168,9 @@ impl Analyser {
         let mut total = Report::default();
         let mut from = self.watermark(pool).await?;
         let mut next = self.prefetch(pool, from);
+        // The certificates the batch before wrote (its reads may have
+        // missed them); None: everything is read again.
+        let mut written: Option<std::collections::HashSet<u64>> = None;
         loop {
             let prepared = next
                 .await
@@ -176,9 +181,13 @@ impl Analyser {
             // The next batch is read and parsed while this one is written.
             let newest = prepared.newest;
             next = self.prefetch(pool, newest);
-            match self.apply(pool, prepared).await? {
-                Some(r) => total.add(&r),
+            match self.apply(pool, prepared, written.as_ref()).await? {
+                Some((r, w)) => {
+                    total.add(&r);
+                    written = Some(w);
+                }
                 None => {
+                    written = None;
                     // Someone else moved the analysis on: start from there.
                     next.abort();
                     from = self.watermark(pool).await?;
@@ -238,7 +247,9 @@ impl Analyser {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("UPDATE analysis_state SET last_sighting_id = 0, updated_at = ? WHERE id = 1")
+        sqlx::query(
+            "UPDATE analysis_state SET last_sighting_id = 0, last_issuance_id = 0, updated_at = ? WHERE id = 1",
+        )
             .bind(crate::db::now_ms())
             .execute(&mut *tx)
             .await?;
@@ -310,17 +321,11 @@ impl Analyser {
                 .or_insert(*ts);
         }
         let ids: Vec<u64> = earliest.keys().copied().collect();
-        let known: Vec<(u64,)> = select_in(
-            &mut conn,
-            "SELECT certificate_id FROM cert_analysis WHERE certificate_id IN ",
-            &ids,
-        )
-        .await?;
-        let known: std::collections::HashSet<u64> = known.into_iter().map(|(c,)| c).collect();
+        let known = analysed(&mut conn, after, &ids).await?;
         let new: Vec<u64> = ids
             .iter()
             .copied()
-            .filter(|id| !known.contains(id))
+            .filter(|id| !known.contains_key(id))
             .collect();
         let raw: Vec<(u64, Vec<u8>)> = select_in(
             &mut conn,
@@ -342,24 +347,34 @@ impl Analyser {
             newest,
             sightings: sightings.len() as u64,
             earliest,
+            known,
             facts,
         }))
     }
 
-    /// One transaction: writes a prepared batch, if the analysis is still
-    /// where it was prepared from (else `None`: prepare again).
-    pub async fn apply(&self, pool: &MySqlPool, p: Prepared) -> Result<Option<Report>> {
+    /// Writes a prepared batch, if the analysis is still where it was
+    /// prepared from (else `None`: prepare again). `recheck`: the only
+    /// certificates whose analysis may have changed since the batch was
+    /// read (None: all of them). Returns the certificates it wrote.
+    async fn apply(
+        &self,
+        pool: &MySqlPool,
+        p: Prepared,
+        recheck: Option<&std::collections::HashSet<u64>>,
+    ) -> Result<Option<(Report, std::collections::HashSet<u64>)>> {
         let mut tx = pool.begin().await?;
-        let (last,): (u64,) =
-            sqlx::query_as("SELECT last_sighting_id FROM analysis_state WHERE id = 1 FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
+        let (last, last_issuance): (u64, u64) = sqlx::query_as(
+            "SELECT last_sighting_id, last_issuance_id FROM analysis_state WHERE id = 1 FOR UPDATE",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         if last != p.after {
             return Ok(None);
         }
         let Prepared {
             newest,
             earliest,
+            mut known,
             mut facts,
             sightings,
             ..
@@ -376,47 +391,85 @@ impl Analyser {
             tracing::debug!(phase = what, ms, "analysis batch");
         };
         // Certificates analysed meanwhile (by the batch before) are known now.
-        let ids: Vec<u64> = earliest.keys().copied().collect();
-        let known: HashMap<u64, (Option<u64>, u64)> = select_in(
-            &mut tx,
-            "SELECT certificate_id, first_logged_at_ms, issuance_id FROM cert_analysis WHERE certificate_id IN ",
-            &ids,
-        )
-        .await?
-        .into_iter()
-        .map(|(c, t, i): (u64, Option<u64>, u64)| (c, (t, i)))
-        .collect();
+        let ids: Vec<u64> = earliest
+            .keys()
+            .copied()
+            .filter(|id| recheck.is_none_or(|r| r.contains(id)))
+            .collect();
+        for id in &ids {
+            known.remove(id);
+        }
+        known.extend(analysed(&mut tx, last, &ids).await?);
         facts.retain(|f| !known.contains_key(&f.certificate_id));
         report.certificates = facts.len() as u64;
         lap("known");
 
         // Certificates seen again, earlier than before, in another log.
         let mut moved = Vec::new();
+        let mut moved_certs = Vec::new();
         for (cert, ts) in &earliest {
             if let Some(&(Some(old), issuance)) = known.get(cert)
                 && *ts < old
             {
                 move_first_logged(&mut tx, *cert, old, *ts).await?;
                 moved.push((issuance, *ts));
+                moved_certs.push(*cert);
             }
         }
-        let (issuance_of, changed, fresh) = issuances::apply(&mut tx, &facts, &moved).await?;
+        // The new issuances and the per-certificate rows are written on two
+        // more connections while this one writes the changed issuances, the
+        // rollups and the chains (the server works on all three at once).
+        // Those two commit first: if this one then fails, the watermark has
+        // not moved and the batch is done again. What they left does not
+        // count meanwhile (ids above `last_issuance_id`; see `analysed`)
+        // and is deleted or overwritten then.
+        let (plan_to, plan_from) = tokio::sync::oneshot::channel::<issuances::Planned<'_>>();
+        let first = async {
+            let (changed, fresh, next) =
+                issuances::apply(&mut tx, &facts, &moved, last_issuance, plan_to).await?;
+            add_heat(&mut tx, &heat_of(&facts)).await?;
+            let (sets, renewals) = chains::extend(&mut tx, fresh, last_issuance).await?;
+            chains::write_renewals(&mut tx, &renewals).await?;
+            Ok::<_, Error>((changed, sets, next, renewals.len() as u64))
+        };
+        let others = async {
+            let plan = plan_from
+                .await
+                .map_err(|_| Error::Internal("analysis: the main connection failed".into()))?;
+            let new_issuances = async {
+                let mut c = pool.begin().await?;
+                issuances::insert_new(&mut c, &plan.new_rows, last_issuance).await?;
+                c.commit().await?;
+                Ok::<_, Error>(())
+            };
+            let per_certificate = async {
+                let mut c = pool.begin().await?;
+                insert_analysis(&mut c, &facts, &plan.issuance_of).await?;
+                c.commit().await?;
+                Ok::<_, Error>(())
+            };
+            tokio::try_join!(new_issuances, per_certificate)?;
+            Ok::<_, Error>(())
+        };
+        let ((changed, sets, next, renewals), ()) = tokio::try_join!(first, others)?;
         report.issuances_touched = changed;
-        lap("issuances");
-        insert_analysis(&mut tx, &facts, &issuance_of).await?;
-        lap("cert_analysis");
-        let (sets, renewals) = chains::extend(&mut tx, fresh).await?;
         report.name_sets = sets;
         report.renewals = renewals;
-        lap("chains");
-        sqlx::query("UPDATE analysis_state SET last_sighting_id = ?, updated_at = ? WHERE id = 1")
-            .bind(newest)
-            .bind(crate::db::now_ms())
+        lap("written");
+        sqlx::query(
+            "UPDATE analysis_state SET last_sighting_id = ?, last_issuance_id = ?, updated_at = ? WHERE id = 1",
+        )
+        .bind(newest)
+        .bind(next)
+        .bind(crate::db::now_ms())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         lap("commit");
-        Ok(Some(report))
+        let mut written: std::collections::HashSet<u64> =
+            facts.iter().map(|f| f.certificate_id).collect();
+        written.extend(moved_certs);
+        Ok(Some((report, written)))
     }
 }
 
@@ -439,14 +492,60 @@ where
     Ok(out)
 }
 
-/// Inserts the per-certificate rows and counts them in the JST rollup.
+/// The certificates among `ids` analysed by a committed batch, up to the
+/// watermark `last`: their earliest log time and issuance. A
+/// `cert_analysis` row whose certificate has no sighting up to the
+/// watermark was left by a batch whose main transaction failed after its
+/// second one committed: the batch is done again, so it does not count.
+async fn analysed(
+    conn: &mut MySqlConnection,
+    last: u64,
+    ids: &[u64],
+) -> Result<HashMap<u64, (Option<u64>, u64)>> {
+    let rows: Vec<(u64, Option<u64>, u64)> = select_in(
+        conn,
+        "SELECT certificate_id, first_logged_at_ms, issuance_id FROM cert_analysis WHERE certificate_id IN ",
+        ids,
+    )
+    .await?;
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<u64> = rows.iter().map(|r| r.0).collect();
+    let committed: Vec<(u64,)> = select_in(
+        conn,
+        &format!("SELECT DISTINCT certificate_id FROM sightings WHERE id <= {last} AND certificate_id IN "),
+        &found,
+    )
+    .await?;
+    let committed: std::collections::HashSet<u64> = committed.into_iter().map(|(c,)| c).collect();
+    Ok(rows
+        .into_iter()
+        .filter(|r| committed.contains(&r.0))
+        .map(|(c, t, i)| (c, (t, i)))
+        .collect())
+}
+
+/// The JST heat map cells of new certificates.
+fn heat_of(facts: &[Facts]) -> BTreeMap<(u8, u8, bool), i64> {
+    let mut heat = BTreeMap::new();
+    for t in facts
+        .iter()
+        .filter_map(|f| LogTime::from_ms(f.first_logged_ms))
+    {
+        *heat.entry((t.weekday, t.hour, t.holiday)).or_default() += 1;
+    }
+    heat
+}
+
+/// Writes the per-certificate rows (an upsert: a batch done again
+/// overwrites what a failed attempt left).
 async fn insert_analysis(
     conn: &mut MySqlConnection,
     facts: &[Facts],
     issuance_of: &HashMap<u64, u64>,
 ) -> Result<()> {
     let now = crate::db::now_ms();
-    let mut heat: BTreeMap<(u8, u8, bool), i64> = BTreeMap::new();
     for chunk in facts.chunks(1_000) {
         if chunk.is_empty() {
             continue;
@@ -461,9 +560,6 @@ async fn insert_analysis(
         q.push_values(chunk, |mut b, f| {
             let i = &f.info;
             let t = LogTime::from_ms(f.first_logged_ms);
-            if let Some(t) = &t {
-                *heat.entry((t.weekday, t.hour, t.holiday)).or_default() += 1;
-            }
             b.push_bind(f.certificate_id)
                 .push_bind(issuance_of.get(&f.certificate_id).copied().unwrap_or(0))
                 .push_bind(i.spki_sha256.map(|h| h.0.to_vec()))
@@ -492,10 +588,22 @@ async fn insert_analysis(
                 .push_bind(t.as_ref().map(|t| t.weekday))
                 .push_bind(now);
         });
+        q.push(UPSERT_ANALYSIS);
         q.build().execute(&mut *conn).await?;
     }
-    add_heat(conn, &heat).await
+    Ok(())
 }
+
+const UPSERT_ANALYSIS: &str = " ON DUPLICATE KEY UPDATE issuance_id = VALUES(issuance_id), \
+     spki_sha256 = VALUES(spki_sha256), authority_key_id = VALUES(authority_key_id), \
+     subject_key_id = VALUES(subject_key_id), san_count = VALUES(san_count), is_wildcard = VALUES(is_wildcard), \
+     has_crl = VALUES(has_crl), has_ocsp = VALUES(has_ocsp), subject_c = VALUES(subject_c), \
+     subject_st = VALUES(subject_st), subject_l = VALUES(subject_l), subject_ou = VALUES(subject_ou), \
+     issuer_c = VALUES(issuer_c), issuer_st = VALUES(issuer_st), issuer_l = VALUES(issuer_l), \
+     issuer_ou = VALUES(issuer_ou), validation = VALUES(validation), validation_inferred = VALUES(validation_inferred), \
+     validity_days = VALUES(validity_days), first_logged_at_ms = VALUES(first_logged_at_ms), \
+     jst_night = VALUES(jst_night), jst_weekend = VALUES(jst_weekend), jst_holiday = VALUES(jst_holiday), \
+     jst_hour = VALUES(jst_hour), jst_weekday = VALUES(jst_weekday), analysed_at = VALUES(analysed_at)";
 
 async fn add_heat(conn: &mut MySqlConnection, heat: &BTreeMap<(u8, u8, bool), i64>) -> Result<()> {
     if heat.is_empty() {

@@ -580,5 +580,51 @@ async fn constructed_history() {
             .await,
         5
     );
+
+    // A batch whose main transaction fails after the other two committed
+    // (the database refuses the watermark here) leaves per-certificate and
+    // issuance rows behind. They do not count: the next run does the batch
+    // again and finds the same.
+    let renewals = app.count("SELECT COUNT(*) FROM renewals").await;
+    Analyser::reset(&app.pool).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TRIGGER analysis_fails BEFORE UPDATE ON analysis_state FOR EACH ROW \
+         BEGIN IF NEW.last_sighting_id > 0 THEN \
+         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test'; END IF; END",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let mut one_batch = Analyser::new(Matcher::default());
+    one_batch.settle = std::time::Duration::ZERO;
+    one_batch.batch = 100;
+    let failed = one_batch.run(&app.pool).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM cert_analysis").await, 5);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM renewals").await,
+        0,
+        "renewals go with the main transaction"
+    );
+    assert!(app.count("SELECT COUNT(*) FROM issuances").await > 0);
+    assert_eq!(
+        app.count("SELECT CAST(last_sighting_id + last_issuance_id AS SIGNED) FROM analysis_state")
+            .await,
+        0,
+        "the watermark stays"
+    );
+    sqlx::raw_sql("DROP TRIGGER analysis_fails")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let again = one_batch.run(&app.pool).await.unwrap();
+    assert_eq!(again.certificates, 5, "{again:?}");
+    assert_eq!(snapshot(&app).await, before);
+    assert_eq!(app.count("SELECT COUNT(*) FROM renewals").await, renewals);
+    assert_eq!(
+        app.count("SELECT CAST(SUM(certificates) AS SIGNED) FROM rollup_jst")
+            .await,
+        5
+    );
     app.cleanup().await;
 }
