@@ -315,6 +315,12 @@ pub struct WorkerStanding {
     /// a machine of it was flagged or revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rank: Option<u64>,
+    /// The name's place in the latest daily rank snapshot taken before
+    /// today (UTC): yesterday's, or the latest before it when the manager
+    /// took none yesterday. Absent when there is no such snapshot or the
+    /// name is not in it (and from managers older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank_yesterday: Option<u64>,
     /// Names on the leaderboard.
     pub of: u64,
     /// The calling machine's page on the static site, relative to the site's
@@ -627,6 +633,23 @@ mod tests {
         assert_eq!(p.entries, 0);
         let r: RegisterRequest = serde_json::from_str("{}").unwrap_or_default();
         assert_eq!(r.name, None);
+    }
+
+    #[test]
+    fn a_standing_without_yesterdays_rank_is_what_older_peers_send() {
+        let old = r#"{"worker_id":1,"name":"ivy","machines":1,"entries":5,"matches":1,"tasks_done":1,"rank":2,"of":3,"page_path":"workers/1.html"}"#;
+        let s: WorkerStanding = serde_json::from_str(old).unwrap_or_default();
+        assert_eq!((s.rank, s.rank_yesterday, s.of), (Some(2), None, 3));
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert!(!json.contains("rank_yesterday"), "{json}");
+        let s = WorkerStanding {
+            rank_yesterday: Some(4),
+            ..s
+        };
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert!(json.contains(r#""rank_yesterday":4"#), "{json}");
+        let back: WorkerStanding = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, s);
     }
 
     #[test]

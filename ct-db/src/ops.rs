@@ -17,7 +17,7 @@ mod outcomes;
 
 pub use history::{
     LogSummary, MAX_RANKED, ProgressHistory, ProgressPoint, Rank, Ranks, Snapshot, Summary,
-    progress_history, ranks, snapshot, summary,
+    place_before, progress_history, ranks, snapshot, summary,
 };
 pub use leases::{LeaseDetail, LeaseGroup, Standing, lease_details, leases_by_name, standings};
 pub(crate) use outcomes::record_outcome;

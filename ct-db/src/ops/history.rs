@@ -396,11 +396,7 @@ pub async fn ranks(pool: &MySqlPool, limit: u32, offset: u32) -> Result<Ranks> {
             ranks: Vec::new(),
         });
     };
-    let (previous_day,): (Option<i64>,) =
-        sqlx::query_as("SELECT MAX(day) FROM rank_snapshots WHERE day < ?")
-            .bind(day)
-            .fetch_one(pool)
-            .await?;
+    let previous_day = snapshot_day_before(pool, day).await?;
     let mut ranks: Vec<Rank> = sqlx::query_as(
         "SELECT r.place, r.name, r.entries, r.matches, r.tasks_done, r.machines, p.place AS previous_place \
          FROM rank_snapshots r LEFT JOIN rank_snapshots p ON p.day = ? AND p.name = r.name \
@@ -421,6 +417,34 @@ pub async fn ranks(pool: &MySqlPool, limit: u32, offset: u32) -> Result<Ranks> {
         taken_at,
         ranks,
     })
+}
+
+/// The day of the newest rank snapshot before `day` (Unix ms of its start,
+/// UTC); `None` when there is none.
+async fn snapshot_day_before(pool: &MySqlPool, day: i64) -> Result<Option<i64>> {
+    let (previous,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(day) FROM rank_snapshots WHERE day < ?")
+            .bind(day)
+            .fetch_one(pool)
+            .await?;
+    Ok(previous)
+}
+
+/// `name`'s place in the newest rank snapshot of a day before `day` (the
+/// start of a UTC day, e.g. [`day_of`] now: yesterday's place, or the
+/// latest before it when the manager took none yesterday); `None` when
+/// there is no such snapshot or the name is not in it.
+pub async fn place_before(pool: &MySqlPool, name: &str, day: i64) -> Result<Option<u32>> {
+    let Some(previous) = snapshot_day_before(pool, day).await? else {
+        return Ok(None);
+    };
+    let place: Option<(u32,)> =
+        sqlx::query_as("SELECT place FROM rank_snapshots WHERE day = ? AND name = ?")
+            .bind(previous)
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    Ok(place.map(|(p,)| p))
 }
 
 #[cfg(test)]

@@ -297,7 +297,7 @@ fn fleet_rate(o: &workers::Outlook, since_s: i64, now_s: i64) -> f64 {
     security(("worker_token" = [])),
     params(StandingQuery),
     responses(
-        (status = 200, description = "The caller's name, lifetime totals, rank and the logs asked about", body = WorkerStanding),
+        (status = 200, description = "The caller's name, lifetime totals, rank (and its place in the latest daily snapshot before today) and the logs asked about", body = WorkerStanding),
         (status = 400, description = "`bad_request`: `logs` is not a comma-separated list of at most 64 log ids", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no, an unknown, a replaced or a revoked worker token", body = ErrorBody),
         (status = 500, description = "The database failed (the cause is logged)", body = ErrorBody),
@@ -312,7 +312,11 @@ pub async fn me(
     let Some(s) = workers::standing(&state.pool, worker.id).await? else {
         return Err(Error::unauthorized("unknown worker"));
     };
-    let now_s = db::now_ms() / 1000;
+    let now_ms = db::now_ms();
+    let rank_yesterday = ct_db::ops::place_before(&state.pool, &s.name, ct_db::ops::day_of(now_ms))
+        .await?
+        .map(u64::from);
+    let now_s = now_ms / 1000;
     let since_s = (now_s / 60 - RATE_MINUTES) * 60;
     let logs = workers::outlook(&state.pool, &ids, since_s)
         .await?
@@ -332,6 +336,7 @@ pub async fn me(
         matches: s.matches,
         tasks_done: s.tasks_done,
         rank: s.rank,
+        rank_yesterday,
         of: s.ranked,
         page_path: format!("workers/{}.html", worker.id),
         logs,

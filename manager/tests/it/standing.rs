@@ -1,6 +1,6 @@
 //! `GET /v1/workers/me`: a worker's name with its machines' lifetime totals
 //! summed and its place in the leaderboard's order (flagged names are not
-//! ranked), the path of its page on the site, and how the logs it names
+//! ranked) and in the daily rank snapshot before today, the path of its page on the site, and how the logs it names
 //! stand: entries left (waiting, leased and not planned yet) and the fleet's
 //! rate from the per-minute statistics. Bad input is a 400, no token a 401.
 
@@ -112,6 +112,68 @@ async fn a_names_totals_are_summed_and_ranked_as_the_leaderboard_orders_them() {
         .filter_map(|w| w["name"].as_str())
         .collect();
     assert_eq!(names, ["jan", "ivy", "kim"], "{board}");
+    app.cleanup().await;
+}
+
+/// `rank_yesterday` is the name's place in the newest daily rank snapshot
+/// before today (UTC): absent before the first and for a name not in it;
+/// yesterday's place once there is one, whatever today's snapshot says.
+#[tokio::test]
+async fn yesterdays_rank_is_the_place_in_the_newest_snapshot_before_today() {
+    use ct_db::ops::{DAY_MS, snapshot};
+
+    let app = TestApp::spawn().await;
+    let (ivy1, ivy_token) = register(&app, "ivy", Some(SECRET), 60).await;
+    let (ivy2, _) = register(&app, "ivy", Some(SECRET), 61).await;
+    let (jan, jan_token) = register(&app, "jan", None, 62).await;
+    let (kim, kim_token) = register(&app, "kim", None, 63).await;
+    let yesterday = |v: &Value| v.get("rank_yesterday").cloned();
+
+    let (status, v) = me(&app, &ivy_token, "").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(yesterday(&v), None, "no snapshot yet: {v}");
+
+    // Two days ago nobody had anything: ranked by registration.
+    let now = manager::db::now_ms();
+    snapshot(&app.pool, now - 2 * DAY_MS).await.unwrap();
+    let (_, v) = me(&app, &ivy_token, "").await;
+    assert_eq!(
+        yesterday(&v),
+        Some(1.into()),
+        "none yesterday, the latest before: {v}"
+    );
+
+    // Yesterday jan led, then ivy (both machines summed), then kim.
+    set_totals(&app, ivy1, 300, 3, 2).await;
+    set_totals(&app, ivy2, 200, 1, 1).await;
+    set_totals(&app, jan, 700, 7, 4).await;
+    set_totals(&app, kim, 100, 1, 1).await;
+    snapshot(&app.pool, now - DAY_MS).await.unwrap();
+    // Today kim leads; today's snapshot is not yesterday's.
+    set_totals(&app, kim, 1000, 10, 8).await;
+    snapshot(&app.pool, now).await.unwrap();
+    let (lou, lou_token) = register(&app, "lou", None, 64).await;
+    set_totals(&app, lou, 50, 0, 1).await;
+
+    for (who, token, rank, before) in [
+        ("kim", &kim_token, 1, 3),
+        ("jan", &jan_token, 2, 1),
+        ("ivy", &ivy_token, 3, 2),
+    ] {
+        let (status, v) = me(&app, token, "").await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(
+            (&v["name"], &v["rank"], yesterday(&v)),
+            (&who.into(), &rank.into(), Some(before.into())),
+            "{v}"
+        );
+    }
+    let (_, l) = me(&app, &lou_token, "").await;
+    assert_eq!(
+        (&l["rank"], yesterday(&l)),
+        (&4.into(), None),
+        "not ranked yesterday: {l}"
+    );
     app.cleanup().await;
 }
 
