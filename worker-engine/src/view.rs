@@ -119,6 +119,9 @@ pub struct Standing {
     pub tasks_done: u64,
     /// Place on the leaderboard; `None`: not ranked.
     pub rank: Option<u64>,
+    /// Place in the manager's latest daily rank snapshot before today;
+    /// `None`: not known (no snapshot, not in it, or an older manager).
+    pub rank_yesterday: Option<u64>,
     /// Names on the leaderboard.
     pub of: u64,
     /// This machine's page on the dashboards (with `--site-url`).
@@ -133,6 +136,24 @@ impl Standing {
             Some(r) => format!("rank {r} of {}", self.of),
             None => "not ranked".to_owned(),
         }
+    }
+
+    /// Places gained since yesterday (negative: lost); `None` when either
+    /// place is not known.
+    pub fn rank_change(&self) -> Option<i64> {
+        let now = i64::try_from(self.rank?).ok()?;
+        let before = i64::try_from(self.rank_yesterday?).ok()?;
+        Some(before - now)
+    }
+
+    /// The change since yesterday for display: `▲2` (places gained), `▼1`
+    /// (lost), `=`; `None` when it is not known.
+    pub fn rank_change_text(&self) -> Option<String> {
+        self.rank_change().map(|c| match c {
+            0 => "=".to_owned(),
+            c if c > 0 => format!("▲{c}"),
+            c => format!("▼{}", c.unsigned_abs()),
+        })
     }
 }
 
@@ -298,5 +319,28 @@ mod tests {
         assert_eq!(fmt_eta(None), UNKNOWN);
         assert_eq!(fmt_eta(Some(Duration::ZERO)), "done");
         assert_eq!(fmt_eta(Some(Duration::from_secs(75))), "1m15s");
+    }
+
+    #[test]
+    fn a_rank_change_is_places_gained_since_yesterday() {
+        let s = |rank, rank_yesterday| Standing {
+            name: "ivy".into(),
+            machines: 1,
+            entries: 0,
+            matches: 0,
+            tasks_done: 0,
+            rank,
+            rank_yesterday,
+            of: 12,
+            page_url: None,
+            at: SystemTime::UNIX_EPOCH,
+        };
+        let text = |r, y| s(r, y).rank_change_text();
+        assert_eq!(text(Some(3), Some(5)).as_deref(), Some("▲2"));
+        assert_eq!(text(Some(4), Some(3)).as_deref(), Some("▼1"));
+        assert_eq!(text(Some(3), Some(3)).as_deref(), Some("="));
+        assert_eq!(text(Some(3), None), None);
+        assert_eq!(text(None, Some(3)), None);
+        assert_eq!(s(Some(1), Some(u64::MAX)).rank_change(), None);
     }
 }

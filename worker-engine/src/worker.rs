@@ -1200,6 +1200,7 @@ async fn refresh_standing(inner: &Inner, cancel: &CancellationToken) -> Result<(
         matches: s.matches,
         tasks_done: s.tasks_done,
         rank: s.rank,
+        rank_yesterday: s.rank_yesterday,
         of: s.of,
         page_url,
         at,

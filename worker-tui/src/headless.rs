@@ -3,7 +3,7 @@
 //! fetchers, and when the manager gave one the pace and budget, and any
 //! cooldown) and a totals line every minute (`--totals-secs`): this
 //! session's and the name's lifetime totals with their .jp ratios, the
-//! rank, the dashboard link, and per log its .jp ratio, entries left and
+//! rank and yesterday's, the dashboard link, and per log its .jp ratio, entries left and
 //! ETA, the figures the screen shows.
 
 use std::sync::Arc;
@@ -122,6 +122,7 @@ fn log_totals(view: &EngineView) {
             lifetime.jp_ratio = %fmt_ratio(s.matches, s.entries),
             lifetime.tasks_done = s.tasks_done,
             rank = %s.rank.map_or_else(|| "none".to_owned(), |r| r.to_string()),
+            rank_yesterday = %s.rank_yesterday.map_or_else(|| "none".to_owned(), |r| r.to_string()),
             rank_of = s.of,
             machines = s.machines,
             dashboard = %s.page_url.as_deref().unwrap_or(UNKNOWN),

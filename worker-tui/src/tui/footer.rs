@@ -1,7 +1,8 @@
 //! The bottom three lines: this session's totals (with the upload queue and
 //! spool), the name's lifetime totals and rank as the manager counts them
-//! (all its machines), and the dashboard link with the keys. Session and
-//! lifetime figures sit in the same columns.
+//! (all its machines) with the rank's change since yesterday, and the
+//! dashboard link with the keys. Session and lifetime figures sit in the
+//! same columns.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,7 +10,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use worker_engine::view::{UNKNOWN, fmt_ratio};
+use worker_engine::view::{Standing, UNKNOWN, fmt_ratio};
 
 use super::app::{App, Screen};
 use super::render::count;
@@ -28,6 +29,29 @@ fn totals(label: &str, entries: u64, matches: u64, tasks: u64) -> String {
     )
 }
 
+/// The rank with its change since yesterday and the machines, the first
+/// that fits in `room` columns: `rank 3 of 17 (▲2 since yesterday), 2
+/// machines`, `rank 3 of 17 ▲2, 2 machines`, `rank 3 of 17 ▲2`. Without a
+/// known change: `rank 3 of 17, 2 machines`.
+fn rank(s: &Standing, room: usize) -> String {
+    let machines = match s.machines {
+        1 => String::new(),
+        n => format!(", {n} machines"),
+    };
+    let rank = s.rank_text();
+    let Some(change) = s.rank_change_text() else {
+        return format!("{rank}{machines}");
+    };
+    let fits = |t: &String| Span::raw(t.as_str()).width() <= room;
+    [
+        format!("{rank} ({change} since yesterday){machines}"),
+        format!("{rank} {change}{machines}"),
+    ]
+    .into_iter()
+    .find(fits)
+    .unwrap_or_else(|| format!("{rank} {change}"))
+}
+
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let dim = Style::new().fg(Color::DarkGray);
     let sep = || Span::styled(" │ ", dim);
@@ -43,15 +67,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     ]);
     let lifetime = match &app.standing {
         Some(s) => {
-            let machines = match s.machines {
-                1 => String::new(),
-                n => format!(", {n} machines"),
-            };
-            Line::from(vec![
-                Span::raw(totals("lifetime", s.entries, s.matches, s.tasks_done)),
-                sep(),
-                Span::raw(format!("{}{machines}", s.rank_text())),
-            ])
+            let head = Span::raw(totals("lifetime", s.entries, s.matches, s.tasks_done));
+            let room = usize::from(area.width).saturating_sub(head.width() + sep().width());
+            Line::from(vec![head, sep(), Span::raw(rank(s, room))])
         }
         None => Line::from(vec![
             Span::raw(format!(" {:<8} {UNKNOWN:>6}", "lifetime")),

@@ -41,7 +41,8 @@ fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
-/// What the manager says of alice: two machines, third of 17 names.
+/// What the manager says of alice: two machines, third of 17 names (fifth
+/// yesterday).
 fn standing() -> Standing {
     Standing {
         name: "alice".into(),
@@ -50,6 +51,7 @@ fn standing() -> Standing {
         matches: 250,
         tasks_done: 120,
         rank: Some(3),
+        rank_yesterday: Some(5),
         of: 17,
         page_url: Some("https://ctjp.example.org/workers/3.html".into()),
         at: at(3600 * 9),
@@ -282,6 +284,51 @@ fn keys() {
     assert_eq!(key_action(k(KeyCode::Char('+'))), Some(Action::CapUp));
     assert_eq!(key_action(k(KeyCode::Char('-'))), Some(Action::CapDown));
     assert_eq!(key_action(k(KeyCode::Char('?'))), Some(Action::Help));
+}
+
+/// The lifetime line of a screen.
+fn lifetime(screen: &str) -> String {
+    screen
+        .lines()
+        .find(|l| l.starts_with(" lifetime "))
+        .unwrap_or_default()
+        .trim_end()
+        .to_owned()
+}
+
+/// The rank's change since yesterday: in words where the line has room,
+/// as an arrow alone where it has not, and nothing when it is not known.
+#[test]
+fn the_rank_change_since_yesterday_fits_the_width() {
+    let (view, logs, mut app) = busy();
+    let now = Instant::now() + Duration::from_secs(91);
+    let rank = |app: &App, w| {
+        let l = lifetime(&text(app, w, 24));
+        l.split(" │ ").nth(1).unwrap_or_default().to_owned()
+    };
+    assert_eq!(
+        rank(&app, 120),
+        "rank 3 of 17 (▲2 since yesterday), 2 machines"
+    );
+    assert_eq!(rank(&app, 100), "rank 3 of 17 ▲2, 2 machines");
+    assert_eq!(rank(&app, 80), "rank 3 of 17 ▲2");
+    for (yesterday, words) in [
+        (Some(2), Some("rank 3 of 17 (▼1 since yesterday)")),
+        (Some(3), Some("rank 3 of 17 (= since yesterday)")),
+        (None, None),
+    ] {
+        view.set_standing(Standing {
+            machines: 1,
+            rank_yesterday: yesterday,
+            ..standing()
+        });
+        app.refresh(&view, &logs, now);
+        assert_eq!(
+            rank(&app, 100),
+            words.unwrap_or("rank 3 of 17"),
+            "yesterday {yesterday:?}"
+        );
+    }
 }
 
 /// A log collected to its tree size shows `done`; a log the manager has not

@@ -234,6 +234,34 @@ impl Stack {
         }
     }
 
+    /// Records `name` at `place` in a rank snapshot of yesterday (UTC), as
+    /// the manager's daily snapshot would have: what `/v1/workers/me` then
+    /// gives as `rank_yesterday`.
+    pub(crate) async fn rank_yesterday(&self, name: &str, place: u32) {
+        use sqlx::Connection;
+        const DAY_MS: i64 = 86_400_000;
+        let now = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap();
+        let yesterday = now - DAY_MS;
+        let mut c = sqlx::MySqlConnection::connect(&self.db_url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO rank_snapshots (day, name, place, entries, matches, tasks_done, machines, taken_at) \
+             VALUES (?, ?, ?, 0, 0, 0, 1, ?)",
+        )
+        .bind(yesterday - yesterday.rem_euclid(DAY_MS))
+        .bind(name)
+        .bind(place)
+        .bind(yesterday)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    }
+
     /// Stored (log url, index, leaf hash) from `ct-manager export`.
     pub(crate) fn stored(&self) -> BTreeSet<(String, u64, String)> {
         let out = Command::new(manager_bin())

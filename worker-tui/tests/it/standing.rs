@@ -1,9 +1,9 @@
 //! Lifetime totals end to end: a real headless `ct-worker` over ctlog-sim
 //! and the real manager logs a totals line as often as `--totals-secs` says:
 //! this session's and the name's lifetime totals with their .jp ratios, the
-//! rank, the link to its page under `--site-url`, and per log the entries
-//! left and the ETA at the fleet's rate, which becomes `done` once the log
-//! is collected.
+//! rank and yesterday's, the link to its page under `--site-url`, and per
+//! log the entries left and the ETA at the fleet's rate, which becomes
+//! `done` once the log is collected.
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,7 @@ async fn headless_logs_lifetime_totals_rank_the_link_and_the_eta() {
     log.faults.rate_limit = Some(20.0);
     log.faults.burst = 20;
     let stack = Stack::new("totals", vec![log]).await;
+    stack.rank_yesterday("hana", 2).await;
     let w = stack.worker_with(
         "hana",
         &[
@@ -90,7 +91,11 @@ async fn headless_logs_lifetime_totals_rank_the_link_and_the_eta() {
         },
     )
     .await;
-    assert_eq!((&v["rank"], &v["rank_of"]), (&"1".into(), &1.into()), "{v}");
+    assert_eq!(
+        (&v["rank"], &v["rank_yesterday"], &v["rank_of"]),
+        (&"1".into(), &"2".into(), &1.into()),
+        "{v}"
+    );
     assert_eq!(v["machines"], 1, "{v}");
     let workers: Value = stack
         .http

@@ -1,9 +1,9 @@
 //! The interactive screen end to end: the real `ct-worker` in tmux (100x30)
 //! against ctlog-sim and the real manager (the harness of `e2e.rs`). The
-//! table fills, the lifetime totals with the rank and the dashboard link
-//! and the logs' ETAs come from the manager, `p` pauses and resumes, `q`
-//! drains and exits 0 with the spool empty, the terminal given back and only
-//! true matches stored.
+//! table fills, the lifetime totals with the rank (and its change since
+//! yesterday) and the dashboard link and the logs' ETAs come from the
+//! manager, `p` pauses and resumes, `q` drains and exits 0 with the spool
+//! empty, the terminal given back and only true matches stored.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -140,6 +140,8 @@ async fn the_screen_fills_pauses_and_quits_with_uploads_flushed() {
     let mut b = faulty(4000, 42, Views::STATIC);
     b.faults.latency_ms = 20;
     let stack = Stack::new("tui", vec![a, b]).await;
+    // Third yesterday, first (of one) today.
+    stack.rank_yesterday("tui-e2e", 3).await;
     let state = stack.dir.join("tui-worker");
     let shell = format!(
         "CT_LOG=info '{bin}' --manager '{url}' --name tui-e2e --heartbeat-secs 1 \
@@ -161,14 +163,15 @@ async fn the_screen_fills_pauses_and_quits_with_uploads_flushed() {
         "{s}"
     );
 
-    // The manager's figures: the name's lifetime totals and rank, the link
-    // to its page, and an ETA for a log (a time, or done once collected).
+    // The manager's figures: the name's lifetime totals and rank with its
+    // change since yesterday, the link to its page, and an ETA for a log (a
+    // time, or done once collected).
     let s = tmux.wait(
         "lifetime totals, the rank and an ETA",
         Duration::from_secs(60),
         |s| {
             let l = lifetime(s);
-            l.contains("rank 1 of 1")
+            l.contains("rank 1 of 1 (▲2 since yesterday)")
                 && !l.contains(" 0 entries")
                 && eta_cells(s)
                     .iter()
