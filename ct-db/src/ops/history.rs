@@ -400,7 +400,9 @@ pub async fn ranks(pool: &MySqlPool, limit: u32, offset: u32) -> Result<Ranks> {
     let mut ranks: Vec<Rank> = sqlx::query_as(
         "SELECT r.place, r.name, r.entries, r.matches, r.tasks_done, r.machines, p.place AS previous_place \
          FROM rank_snapshots r LEFT JOIN rank_snapshots p ON p.day = ? AND p.name = r.name \
-         WHERE r.day = ? ORDER BY r.place LIMIT ? OFFSET ?",
+         WHERE r.day = ? AND NOT EXISTS (SELECT 1 FROM identities i JOIN workers w ON w.identity_id = i.id \
+           WHERE i.name = r.name AND (w.flagged <> 0 OR w.revoked <> 0)) \
+         ORDER BY r.place LIMIT ? OFFSET ?",
     )
     .bind(previous_day.unwrap_or(i64::MIN))
     .bind(day)

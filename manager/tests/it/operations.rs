@@ -460,6 +460,19 @@ async fn operations_show_every_lease_once_progress_ranks_and_hidden_names() {
     let (_, page) = app.get("/v1/ops/ranks?limit=1&offset=1", None).await;
     assert_eq!(page["ranks"].as_array().unwrap().len(), 1, "{page}");
     assert_eq!(page["ranks"][0]["name"], "alice", "{page}");
+    // A name flagged after the snapshot leaves the public ranks at once.
+    let flag = |on: bool| {
+        sqlx::query(
+            "UPDATE workers w JOIN identities i ON i.id = w.identity_id SET w.flagged = ? WHERE i.name = 'sleepy'",
+        )
+        .bind(on)
+        .execute(&app.pool)
+    };
+    flag(true).await.unwrap();
+    let (_, r) = app.get("/v1/ops/ranks", None).await;
+    assert!(place_of(&r, "sleepy").is_none(), "{r}");
+    assert!(place_of(&r, "bob").is_some(), "{r}");
+    flag(false).await.unwrap();
 
     // Flagged and revoked names: off the public leaderboard, on the admin's.
     let (status, board) = app.get("/v1/workers", None).await;
