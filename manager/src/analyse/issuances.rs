@@ -87,7 +87,11 @@ pub struct NewRow<'a> {
     id: u64,
     key: Vec<u8>,
     info: &'a CertInfo,
-    names: &'a [String],
+    names_key: Vec<u8>,
+    /// JSON array of the names.
+    names: String,
+    /// Whether it names any .jp name (it then joins a renewal chain).
+    chained: bool,
     precert: Option<u64>,
     cert: Option<u64>,
     first_logged: u64,
@@ -231,7 +235,7 @@ pub async fn apply<'a>(
 
     // New issuances take the next ids.
     let mut next = last;
-    let mut fresh = Vec::new();
+    let mut new_rows = Vec::new();
     for (key, d) in &drafts {
         if stored.contains_key(key) {
             continue;
@@ -246,21 +250,34 @@ pub async fn apply<'a>(
             *deltas.entry(c.clone()).or_default() += 1;
             site.counted(d, c);
         }
-        fresh.push((next, key, d, days, c));
-    }
-    changed += fresh.len() as u64;
-    let new_rows = fresh
-        .iter()
-        .map(|(id, key, d, days, c)| NewRow {
-            id: *id,
-            key: key.to_vec(),
+        new_rows.push(NewRow {
+            id: next,
+            key: key.clone(),
             info: d.info,
-            names: d.names,
+            names_key: names_key(d.names).to_vec(),
+            names: serde_json::to_string(d.names).unwrap_or_else(|_| "[]".into()),
+            chained: !d.names.is_empty(),
             precert: d.precert,
             cert: d.cert,
             first_logged: d.first_logged,
-            days: *days,
-            counted: c.clone(),
+            days,
+            counted: c,
+        });
+    }
+    changed += new_rows.len() as u64;
+    let fresh = new_rows
+        .iter()
+        .filter(|r| r.chained)
+        .map(|r| Fresh {
+            names_key: r.names_key.clone(),
+            names: r.names.clone(),
+            link: Link {
+                id: r.id,
+                not_before: r.info.not_before,
+                not_after: r.info.not_after,
+                spki_sha256: r.info.spki_sha256.map(|h| h.0.to_vec()),
+                issuer_o: short(&r.info.issuer.o, SHORT),
+            },
         })
         .collect();
     // The receiver is gone only when another connection failed, which the
@@ -307,21 +324,6 @@ pub async fn apply<'a>(
             .execute(&mut *conn)
             .await?;
     }
-    let fresh = fresh
-        .iter()
-        .filter(|(_, _, d, _, _)| !d.names.is_empty())
-        .map(|(id, _, d, _, _)| Fresh {
-            names_key: names_key(d.names).to_vec(),
-            names: serde_json::to_string(d.names).unwrap_or_else(|_| "[]".into()),
-            link: Link {
-                id: *id,
-                not_before: d.info.not_before,
-                not_after: d.info.not_after,
-                spki_sha256: d.info.spki_sha256.map(|h| h.0.to_vec()),
-                issuer_o: short(&d.info.issuer.o, SHORT),
-            },
-        })
-        .collect();
     Ok((changed, fresh, next))
 }
 
@@ -347,8 +349,8 @@ pub async fn insert_new(conn: &mut MySqlConnection, rows: &[NewRow<'_>], last: u
                 .push_bind(short(&i.issuer.o, SHORT))
                 .push_bind(r.precert)
                 .push_bind(r.cert)
-                .push_bind(names_key(r.names).to_vec())
-                .push_bind(serde_json::to_string(r.names).unwrap_or_else(|_| "[]".into()))
+                .push_bind(r.names_key.clone())
+                .push_bind(r.names.clone())
                 .push_bind(i.not_before)
                 .push_bind(i.not_after)
                 .push_bind(r.days)

@@ -10,7 +10,7 @@ pub mod chain;
 mod chains;
 mod issuances;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use ct_core::cert::{CertInfo, extract};
@@ -170,7 +170,7 @@ impl Analyser {
         let mut next = self.prefetch(pool, from);
         // The certificates the batch before wrote (its reads may have
         // missed them); None: everything is read again.
-        let mut written: Option<std::collections::HashSet<u64>> = None;
+        let mut written: Option<HashSet<u64>> = None;
         loop {
             let prepared = next
                 .await
@@ -360,8 +360,8 @@ impl Analyser {
         &self,
         pool: &MySqlPool,
         p: Prepared,
-        recheck: Option<&std::collections::HashSet<u64>>,
-    ) -> Result<Option<(Report, std::collections::HashSet<u64>)>> {
+        recheck: Option<&HashSet<u64>>,
+    ) -> Result<Option<(Report, HashSet<u64>)>> {
         let mut tx = pool.begin().await?;
         let (last, last_issuance): (u64, u64) = sqlx::query_as(
             "SELECT last_sighting_id, last_issuance_id FROM analysis_state WHERE id = 1 FOR UPDATE",
@@ -466,8 +466,7 @@ impl Analyser {
             .await?;
         tx.commit().await?;
         lap("commit");
-        let mut written: std::collections::HashSet<u64> =
-            facts.iter().map(|f| f.certificate_id).collect();
+        let mut written: HashSet<u64> = facts.iter().map(|f| f.certificate_id).collect();
         written.extend(moved_certs);
         Ok(Some((report, written)))
     }
@@ -495,8 +494,9 @@ where
 /// The certificates among `ids` analysed by a committed batch, up to the
 /// watermark `last`: their earliest log time and issuance. A
 /// `cert_analysis` row whose certificate has no sighting up to the
-/// watermark was left by a batch whose main transaction failed after its
-/// second one committed: the batch is done again, so it does not count.
+/// watermark was left by a batch whose main transaction failed after the
+/// other connections committed: the batch is done again, so it does not
+/// count.
 async fn analysed(
     conn: &mut MySqlConnection,
     last: u64,
@@ -518,7 +518,7 @@ async fn analysed(
         &found,
     )
     .await?;
-    let committed: std::collections::HashSet<u64> = committed.into_iter().map(|(c,)| c).collect();
+    let committed: HashSet<u64> = committed.into_iter().map(|(c,)| c).collect();
     Ok(rows
         .into_iter()
         .filter(|r| committed.contains(&r.0))
