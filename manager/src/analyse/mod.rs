@@ -29,6 +29,20 @@ pub const DEFAULT_BATCH: u32 = 5_000;
 const SHORT: usize = 255;
 const KEY_ID: usize = 128;
 
+/// Every table the analysis writes (and [`Analyser::reset`] empties).
+pub const DERIVED_TABLES: [&str; 10] = [
+    "renewals",
+    "name_sets",
+    "rollup_issuances",
+    "rollup_jst",
+    "rollup_categories",
+    "rollup_domains",
+    "rollup_names",
+    "rollup_orgs",
+    "cert_analysis",
+    "issuances",
+];
+
 /// How one run went.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
@@ -231,18 +245,7 @@ impl Analyser {
         sqlx::query("SELECT last_sighting_id FROM analysis_state WHERE id = 1 FOR UPDATE")
             .execute(&mut *tx)
             .await?;
-        for table in [
-            "renewals",
-            "name_sets",
-            "rollup_issuances",
-            "rollup_jst",
-            "rollup_categories",
-            "rollup_domains",
-            "rollup_names",
-            "rollup_orgs",
-            "cert_analysis",
-            "issuances",
-        ] {
+        for table in DERIVED_TABLES {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
                 .await?;
@@ -329,7 +332,8 @@ impl Analyser {
             .collect();
         let raw: Vec<(u64, Vec<u8>)> = select_in(
             &mut conn,
-            "SELECT id, leaf_input FROM certificates WHERE id IN ",
+            "SELECT id, leaf_input FROM certificates WHERE ",
+            "id",
             &new,
         )
         .await?;
@@ -472,23 +476,72 @@ impl Analyser {
     }
 }
 
-/// Rows of `sql` + `(ids…)`, in chunks the server takes.
-async fn select_in<T>(conn: &mut MySqlConnection, sql: &str, ids: &[u64]) -> Result<Vec<T>>
+/// Rows of `sql` (ending in `WHERE ` or `AND `) for the rows whose `column`
+/// is one of `ids`, in chunks the server takes. Runs of consecutive ids
+/// (a batch of new certificates usually is one) are asked for as ranges: a
+/// range is one index dive where an `IN` list costs the server one per id.
+async fn select_in<T>(
+    conn: &mut MySqlConnection,
+    sql: &str,
+    column: &str,
+    ids: &[u64],
+) -> Result<Vec<T>>
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::mysql::MySqlRow> + Send + Unpin,
 {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
     let mut out = Vec::new();
-    for chunk in ids.chunks(5_000) {
+    for chunk in sorted.chunks(5_000) {
+        let (runs, singles) = id_runs(chunk);
         let mut q = QueryBuilder::new(sql);
         q.push("(");
-        let mut sep = q.separated(", ");
-        for id in chunk {
-            sep.push_bind(*id);
+        for (i, (lo, hi)) in runs.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push(format_args!("{column} BETWEEN "));
+            q.push_bind(*lo);
+            q.push(" AND ");
+            q.push_bind(*hi);
+        }
+        if !singles.is_empty() {
+            if !runs.is_empty() {
+                q.push(" OR ");
+            }
+            q.push(format_args!("{column} IN ("));
+            let mut sep = q.separated(", ");
+            for id in singles {
+                sep.push_bind(id);
+            }
+            q.push(")");
         }
         q.push(")");
         out.extend(q.build_query_as::<T>().fetch_all(&mut *conn).await?);
     }
     Ok(out)
+}
+
+/// Sorted unique ids as runs of at least [`RUN`] consecutive ids (first,
+/// last) and the ids between them.
+fn id_runs(sorted: &[u64]) -> (Vec<(u64, u64)>, Vec<u64>) {
+    const RUN: usize = 8;
+    let (mut runs, mut singles) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    for i in 1..=sorted.len() {
+        if i < sorted.len() && sorted[i] == sorted[i - 1] + 1 {
+            continue;
+        }
+        let run = &sorted[start..i];
+        if run.len() >= RUN {
+            runs.push((run[0], run[run.len() - 1]));
+        } else {
+            singles.extend_from_slice(run);
+        }
+        start = i;
+    }
+    (runs, singles)
 }
 
 /// The certificates among `ids` analysed by a committed batch, up to the
@@ -504,7 +557,8 @@ async fn analysed(
 ) -> Result<HashMap<u64, (Option<u64>, u64)>> {
     let rows: Vec<(u64, Option<u64>, u64)> = select_in(
         conn,
-        "SELECT certificate_id, first_logged_at_ms, issuance_id FROM cert_analysis WHERE certificate_id IN ",
+        "SELECT certificate_id, first_logged_at_ms, issuance_id FROM cert_analysis WHERE ",
+        "certificate_id",
         ids,
     )
     .await?;
@@ -514,7 +568,8 @@ async fn analysed(
     let found: Vec<u64> = rows.iter().map(|r| r.0).collect();
     let committed: Vec<(u64,)> = select_in(
         conn,
-        &format!("SELECT DISTINCT certificate_id FROM sightings WHERE id <= {last} AND certificate_id IN "),
+        &format!("SELECT DISTINCT certificate_id FROM sightings WHERE id <= {last} AND "),
+        "certificate_id",
         &found,
     )
     .await?;
@@ -677,5 +732,22 @@ pub async fn analyse_loop(
         if crate::sleep_or_stop(every, &mut stop).await {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_runs;
+
+    #[test]
+    fn consecutive_ids_become_ranges_and_the_rest_a_list() {
+        let mut ids: Vec<u64> = (100..200).collect();
+        ids.extend([3, 5, 6, 7, 250, 251, 252, 253, 254, 255, 256, 257, 900]);
+        ids.sort_unstable();
+        let (runs, singles) = id_runs(&ids);
+        assert_eq!(runs, vec![(100, 199), (250, 257)]);
+        assert_eq!(singles, vec![3, 5, 6, 7, 900]);
+        assert_eq!(id_runs(&[]), (vec![], vec![]));
+        assert_eq!(id_runs(&[42]), (vec![], vec![42]));
     }
 }
