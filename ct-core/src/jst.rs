@@ -21,6 +21,19 @@ static TOKYO: LazyLock<TimeZone> = LazyLock::new(|| {
         .unwrap_or_else(|_| TimeZone::fixed(tz::offset(9)))
 });
 
+/// The last CT timestamp (Unix milliseconds) [`LogTime::from_ms`] takes:
+/// 9999-12-30T22:00:00Z, 9999-12-31 07:00 in Tokyo. SQL that derives the
+/// same fields (the analysis tables' generated columns) uses this bound.
+pub const LAST_MS: u64 = 253_402_207_200_000;
+
+/// The day in Japan (days since 1970-01-01, UTC+9) of a CT timestamp, up
+/// to [`LAST_MS`]. Japan has kept UTC+9 without daylight saving time since
+/// 1952, before any CT log, so this is the day of [`LogTime::from_ms`].
+pub fn jst_day(ms: u64) -> Option<i64> {
+    let ms = i64::try_from(ms).ok().filter(|_| ms <= LAST_MS)?;
+    Some((ms + 32_400_000).div_euclid(86_400_000))
+}
+
 /// When, in Japan, a log entry was stamped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LogTime {
@@ -87,5 +100,26 @@ mod tests {
         assert_eq!(LogTime::from_ms(u64::MAX), None);
         assert_eq!(LogTime::from_ms(i64::MAX as u64), None);
         assert!(LogTime::from_ms(0).is_some());
+        assert!(LogTime::from_ms(LAST_MS).is_some());
+        assert_eq!(LogTime::from_ms(LAST_MS + 1), None);
+        assert_eq!(jst_day(LAST_MS + 1), None);
+        assert_eq!(jst_day(u64::MAX), None);
+    }
+
+    #[test]
+    fn the_jst_day_is_the_log_times_date() {
+        let epoch = jiff::civil::date(1970, 1, 1);
+        // 2024-01-01T14:59:59Z is still Jan 1 in Tokyo; a second later, Jan 2.
+        for ms in [
+            0,
+            1_704_121_199_000,
+            1_704_121_200_000,
+            1_626_739_200_000,
+            LAST_MS,
+        ] {
+            let t = LogTime::from_ms(ms).unwrap();
+            let days = i64::from((t.date - epoch).get_days());
+            assert_eq!(jst_day(ms), Some(days), "{ms}");
+        }
     }
 }

@@ -5,10 +5,11 @@
 //! from the [`counters`] the database keeps as rows change), and
 //! [`workers`]: registrations, identities and the totals per public name,
 //! and [`ops`]: how leases end hour by hour, progress over time and the
-//! daily leaderboard.
+//! daily leaderboard; [`bulk`] writes multi-row inserts as literals.
 //!
 //! Only the manager writes; sitegen reads through [`progress`] and [`rows`].
 
+pub mod bulk;
 pub mod counters;
 pub mod error;
 pub mod limits;

@@ -54,12 +54,7 @@ pub fn latest(group: &[Link]) -> Option<&Link> {
 
 pub use ct_core::cert::{validity_bucket, validity_days};
 
-/// Days since 1970-01-01 in Japan (UTC+9, no daylight saving) of a CT
-/// timestamp in milliseconds: the day the site counts an issuance under.
-pub fn jst_day(ms: u64) -> i64 {
-    let ms = i64::try_from(ms).unwrap_or(i64::MAX - 32_400_000);
-    (ms + 32_400_000).div_euclid(86_400_000)
-}
+pub use ct_core::jst::jst_day;
 
 #[cfg(test)]
 mod tests {
@@ -114,13 +109,5 @@ mod tests {
         assert_eq!(validity_bucket(Some(6)), "short");
         assert_eq!(validity_bucket(Some(825)), "over-398");
         assert_eq!(validity_bucket(None), "unknown");
-    }
-
-    #[test]
-    fn jst_day_turns_at_15_utc() {
-        // 2024-01-01T14:59:59Z is still 23:59:59 on Jan 1 in Tokyo.
-        let before = 1_704_121_199_000;
-        assert_eq!(jst_day(before), jst_day(before - 3_600_000));
-        assert_eq!(jst_day(before + 1000), jst_day(before) + 1);
     }
 }

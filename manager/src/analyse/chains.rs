@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use ct_db::bulk::Insert;
 use sqlx::{MySqlConnection, QueryBuilder};
 
 use super::chain::{self, Link, Renewal};
-use super::flag;
 use super::issuances::Fresh;
 use crate::error::Result;
 
@@ -225,54 +225,50 @@ pub async fn write_renewals(
     conn: &mut MySqlConnection,
     renewals: &[(Vec<u8>, Renewal)],
 ) -> Result<()> {
-    for part in renewals.chunks(ROWS) {
-        let mut q = QueryBuilder::new(
-            "INSERT INTO renewals (issuance_id, previous_issuance_id, names_key, gap_days, same_key, ca_changed) ",
-        );
-        q.push_values(part, |mut b, (key, r)| {
-            b.push_bind(r.issuance_id)
-                .push_bind(r.previous_issuance_id)
-                .push_bind(key.clone())
-                .push_bind(r.gap_days)
-                .push_bind(flag(r.same_key))
-                .push_bind(flag(r.ca_changed));
+    // An issuance keeps its row once it has a predecessor (an older one
+    // arriving later only gives the first one a row), so a rebuilt chain
+    // is rewritten in place.
+    let mut ins = Insert::new(
+        "INSERT INTO renewals (issuance_id, previous_issuance_id, names_key, gap_days, same_key, ca_changed)",
+        " ON DUPLICATE KEY UPDATE previous_issuance_id = VALUES(previous_issuance_id), \
+         gap_days = VALUES(gap_days), same_key = VALUES(same_key), ca_changed = VALUES(ca_changed)",
+    );
+    for (key, r) in renewals {
+        ins.row(|b| {
+            b.push(r.issuance_id)
+                .push(r.previous_issuance_id)
+                .push(key)
+                .push(r.gap_days)
+                .push(r.same_key)
+                .push(r.ca_changed);
         });
-        // An issuance keeps its row once it has a predecessor (an older one
-        // arriving later only gives the first one a row), so a rebuilt chain
-        // is rewritten in place.
-        q.push(
-            " ON DUPLICATE KEY UPDATE previous_issuance_id = VALUES(previous_issuance_id), \
-             gap_days = VALUES(gap_days), same_key = VALUES(same_key), ca_changed = VALUES(ca_changed)",
-        );
-        q.build().execute(&mut *conn).await?;
     }
+    ins.execute(conn).await?;
     Ok(())
 }
 
 async fn write_sets(conn: &mut MySqlConnection, sets: &[(Vec<u8>, Set)]) -> Result<()> {
-    for part in sets.chunks(ROWS) {
-        let mut q = QueryBuilder::new(
-            "INSERT INTO name_sets (names_key, names, issuances, first_not_before, latest_issuance_id, \
-             latest_not_before, latest_not_after, latest_spki_sha256, latest_issuer_o) ",
-        );
-        q.push_values(part, |mut b, (key, s)| {
-            b.push_bind(key.clone())
-                .push_bind(s.names.clone())
-                .push_bind(s.issuances)
-                .push_bind(s.first_not_before)
-                .push_bind(s.latest.id)
-                .push_bind(s.latest.not_before)
-                .push_bind(s.latest.not_after)
-                .push_bind(s.latest.spki_sha256.clone())
-                .push_bind(s.latest.issuer_o.clone());
+    let mut ins = Insert::new(
+        "INSERT INTO name_sets (names_key, names, issuances, first_not_before, latest_issuance_id, \
+         latest_not_before, latest_not_after, latest_spki_sha256, latest_issuer_o)",
+        " ON DUPLICATE KEY UPDATE issuances = VALUES(issuances), \
+         first_not_before = VALUES(first_not_before), latest_issuance_id = VALUES(latest_issuance_id), \
+         latest_not_before = VALUES(latest_not_before), latest_not_after = VALUES(latest_not_after), \
+         latest_spki_sha256 = VALUES(latest_spki_sha256), latest_issuer_o = VALUES(latest_issuer_o)",
+    );
+    for (key, s) in sets {
+        ins.row(|b| {
+            b.push(key)
+                .push(&s.names)
+                .push(s.issuances)
+                .push(s.first_not_before)
+                .push(s.latest.id)
+                .push(s.latest.not_before)
+                .push(s.latest.not_after)
+                .push(&s.latest.spki_sha256)
+                .push(&s.latest.issuer_o);
         });
-        q.push(
-            " ON DUPLICATE KEY UPDATE issuances = VALUES(issuances), \
-             first_not_before = VALUES(first_not_before), latest_issuance_id = VALUES(latest_issuance_id), \
-             latest_not_before = VALUES(latest_not_before), latest_not_after = VALUES(latest_not_after), \
-             latest_spki_sha256 = VALUES(latest_spki_sha256), latest_issuer_o = VALUES(latest_issuer_o)",
-        );
-        q.build().execute(&mut *conn).await?;
     }
+    ins.execute(conn).await?;
     Ok(())
 }

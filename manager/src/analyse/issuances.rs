@@ -2,8 +2,8 @@
 //! issuer DN and serial) become one row. Everything is merged in memory and
 //! written with one statement per thousand rows; the rollup of issuances per
 //! day, CA and validity bucket moves with it (what an issuance was counted
-//! under is kept on its row, so a move takes it out there and puts it in
-//! here). The analysis job is the only writer (it holds `analysis_state`'s
+//! under follows from its stored columns, so a move takes it out there and
+//! puts it in here). The analysis job is the only writer (it holds `analysis_state`'s
 //! row lock), so new rows take ids it assigns, after `last_issuance_id`;
 //! they are written on another connection ([`insert_new`]), which commits
 //! before the main one.
@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use ct_core::cert::CertInfo;
 use ct_core::leaf::EntryType;
+use ct_db::bulk::Insert;
 use sha2::{Digest, Sha256};
 use sqlx::{MySqlConnection, QueryBuilder};
 
@@ -48,7 +49,7 @@ fn counted(
     days: Option<i64>,
 ) -> Option<Counted> {
     Some((
-        chain::jst_day(first_logged?),
+        chain::jst_day(first_logged?)?,
         crate::db::clip(issuer_o.as_deref().unwrap_or_default(), SHORT).to_owned(),
         chain::validity_bucket(days).to_owned(),
     ))
@@ -74,13 +75,10 @@ struct Stored {
     precert_certificate_id: Option<u64>,
     cert_certificate_id: Option<u64>,
     first_logged_at_ms: Option<u64>,
-    rollup_day: Option<i32>,
-    rollup_ca: Option<String>,
-    rollup_bucket: Option<String>,
 }
 
 const STORED: &str = "SELECT id, issuance_key, issuer_o, validity_days, names, precert_certificate_id, \
-     cert_certificate_id, first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket FROM issuances WHERE ";
+     cert_certificate_id, first_logged_at_ms FROM issuances WHERE ";
 
 /// A new issuance's row, written by [`insert_new`].
 pub struct NewRow<'a> {
@@ -96,7 +94,6 @@ pub struct NewRow<'a> {
     cert: Option<u64>,
     first_logged: u64,
     days: Option<i64>,
-    counted: Option<Counted>,
 }
 
 /// What [`apply`] decided: each certificate's issuance id, and the new
@@ -198,13 +195,11 @@ pub async fn apply<'a>(
         .into_iter()
         .flatten()
         .min();
-        let old = match (&s.rollup_day, &s.rollup_ca, &s.rollup_bucket) {
-            (Some(day), Some(ca), Some(bucket)) => {
-                Some((i64::from(*day), ca.clone(), bucket.clone()))
-            }
-            _ => None,
-        };
-        let new = counted(first, &s.issuer_o, s.validity_days.map(i64::from));
+        // Where it was counted follows from its stored columns, as where
+        // it is counted now does.
+        let days = s.validity_days.map(i64::from);
+        let old = counted(s.first_logged_at_ms, &s.issuer_o, days);
+        let new = counted(first, &s.issuer_o, days);
         if let Some(d) = d {
             for c in [d.precert, d.cert].into_iter().flatten() {
                 of_cert.insert(c, s.id);
@@ -229,7 +224,7 @@ pub async fn apply<'a>(
         if let Some(first) = first {
             site.logged(&names, first);
         }
-        updates.push((s.id, precert, cert, first, new));
+        updates.push((s.id, precert, cert, first));
     }
     let mut changed = updates.len() as u64;
 
@@ -261,7 +256,6 @@ pub async fn apply<'a>(
             cert: d.cert,
             first_logged: d.first_logged,
             days,
-            counted: c,
         });
     }
     changed += new_rows.len() as u64;
@@ -276,7 +270,7 @@ pub async fn apply<'a>(
                 not_before: r.info.not_before,
                 not_after: r.info.not_after,
                 spki_sha256: r.info.spki_sha256.map(|h| h.0.to_vec()),
-                issuer_o: short(&r.info.issuer.o, SHORT),
+                issuer_o: short(&r.info.issuer.o, SHORT).map(str::to_owned),
             },
         })
         .collect();
@@ -288,17 +282,14 @@ pub async fn apply<'a>(
     });
     // One statement per row: an upsert would lock the gaps of the unique
     // key that the new rows go into on the other connection.
-    for (id, precert, cert, first, new) in &updates {
+    for (id, precert, cert, first) in &updates {
         sqlx::query(
-            "UPDATE issuances SET precert_certificate_id = ?, cert_certificate_id = ?, first_logged_at_ms = ?, \
-             rollup_day = ?, rollup_ca = ?, rollup_bucket = ? WHERE id = ?",
+            "UPDATE issuances SET precert_certificate_id = ?, cert_certificate_id = ?, first_logged_at_ms = ? \
+             WHERE id = ?",
         )
         .bind(*precert)
         .bind(*cert)
         .bind(*first)
-        .bind(new.as_ref().map(|c| c.0))
-        .bind(new.as_ref().map(|c| c.1.clone()))
-        .bind(new.as_ref().map(|c| c.2.clone()))
         .bind(*id)
         .execute(&mut *conn)
         .await?;
@@ -308,17 +299,16 @@ pub async fn apply<'a>(
     deltas.retain(|_, n| *n != 0);
     let shrank = deltas.values().any(|n| *n < 0);
     let deltas: Vec<_> = deltas.into_iter().collect();
-    for chunk in deltas.chunks(ROWS) {
-        let mut q = QueryBuilder::new("INSERT INTO rollup_issuances (day, ca, bucket, issuances) ");
-        q.push_values(chunk, |mut b, ((day, ca, bucket), n)| {
-            b.push_bind(*day)
-                .push_bind(ca.clone())
-                .push_bind(bucket.clone())
-                .push_bind(*n);
+    let mut ins = Insert::new(
+        "INSERT INTO rollup_issuances (day, ca, bucket, issuances)",
+        " ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances)",
+    );
+    for ((day, ca, bucket), n) in &deltas {
+        ins.row(|b| {
+            b.push(*day).push(ca).push(bucket).push(*n);
         });
-        q.push(" ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances)");
-        q.build().execute(&mut *conn).await?;
     }
+    ins.execute(conn).await?;
     if shrank {
         sqlx::query("DELETE FROM rollup_issuances WHERE issuances = 0")
             .execute(&mut *conn)
@@ -334,35 +324,33 @@ pub async fn insert_new(conn: &mut MySqlConnection, rows: &[NewRow<'_>], last: u
         .bind(last)
         .execute(&mut *conn)
         .await?;
-    for chunk in rows.chunks(ROWS) {
-        let mut q = QueryBuilder::new(
-            "INSERT INTO issuances (id, issuance_key, serial, issuer_dn, issuer_o, precert_certificate_id, \
-             cert_certificate_id, names_key, names, not_before, not_after, validity_days, spki_sha256, \
-             first_logged_at_ms, rollup_day, rollup_ca, rollup_bucket, subject_o) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            let i = r.info;
-            b.push_bind(r.id)
-                .push_bind(r.key.clone())
-                .push_bind(crate::db::clip(&i.serial, ct_db::limits::SERIAL).to_owned())
-                .push_bind(crate::db::clip(&i.issuer.dn, ct_db::limits::TEXT).to_owned())
-                .push_bind(short(&i.issuer.o, SHORT))
-                .push_bind(r.precert)
-                .push_bind(r.cert)
-                .push_bind(r.names_key.clone())
-                .push_bind(r.names.clone())
-                .push_bind(i.not_before)
-                .push_bind(i.not_after)
-                .push_bind(r.days)
-                .push_bind(i.spki_sha256.map(|h| h.0.to_vec()))
-                .push_bind(r.first_logged)
-                .push_bind(r.counted.as_ref().map(|c| c.0))
-                .push_bind(r.counted.as_ref().map(|c| c.1.clone()))
-                .push_bind(r.counted.as_ref().map(|c| c.2.clone()))
-                .push_bind(short(&i.subject.o, SHORT).filter(|o| !o.is_empty()));
+    let mut ins = Insert::new(
+        "INSERT INTO issuances (id, issuance_key, serial, issuer_dn, issuer_o, precert_certificate_id, \
+         cert_certificate_id, names_key, names, not_before, not_after, validity_days, spki_sha256, \
+         first_logged_at_ms, subject_o)",
+        "",
+    );
+    for r in rows {
+        let i = r.info;
+        ins.row(|b| {
+            b.push(r.id)
+                .push(&r.key)
+                .push(crate::db::clip(&i.serial, ct_db::limits::SERIAL))
+                .push(crate::db::clip(&i.issuer.dn, ct_db::limits::TEXT))
+                .push(short(&i.issuer.o, SHORT))
+                .push(r.precert)
+                .push(r.cert)
+                .push(&r.names_key)
+                .push(&r.names)
+                .push(i.not_before)
+                .push(i.not_after)
+                .push(r.days)
+                .push(i.spki_sha256.map(|h| h.0))
+                .push(r.first_logged)
+                .push(short(&i.subject.o, SHORT).filter(|o| !o.is_empty()));
         });
-        q.build().execute(&mut *conn).await?;
     }
+    ins.execute(conn).await?;
     Ok(())
 }
 
@@ -460,7 +448,9 @@ impl SiteRollups {
                 .1
                 .add(1, at);
         }
-        let org = short(&d.info.subject.o, SHORT).unwrap_or_default();
+        let org = short(&d.info.subject.o, SHORT)
+            .unwrap_or_default()
+            .to_owned();
         self.orgs
             .entry((
                 org,
@@ -473,21 +463,16 @@ impl SiteRollups {
     }
 
     async fn write(&self, conn: &mut MySqlConnection) -> Result<()> {
-        let cats: Vec<_> = self.categories.iter().filter(|(_, n)| **n != 0).collect();
-        for chunk in cats.chunks(ROWS) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO rollup_categories (category, day, ca, bucket, issuances) ",
-            );
-            q.push_values(chunk, |mut b, ((cat, day, ca, bucket), n)| {
-                b.push_bind(cat.clone())
-                    .push_bind(*day)
-                    .push_bind(ca.clone())
-                    .push_bind(bucket.clone())
-                    .push_bind(**n);
+        let mut ins = Insert::new(
+            "INSERT INTO rollup_categories (category, day, ca, bucket, issuances)",
+            " ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances)",
+        );
+        for ((cat, day, ca, bucket), n) in self.categories.iter().filter(|(_, n)| **n != 0) {
+            ins.row(|b| {
+                b.push(cat).push(*day).push(ca).push(bucket).push(*n);
             });
-            q.push(" ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances)");
-            q.build().execute(&mut *conn).await?;
         }
+        ins.execute(conn).await?;
         const SEEN: &str = " ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances), \
              first_logged_at_ms = LEAST(COALESCE(first_logged_at_ms, VALUES(first_logged_at_ms)), VALUES(first_logged_at_ms)), \
              last_logged_at_ms = GREATEST(COALESCE(last_logged_at_ms, VALUES(last_logged_at_ms)), VALUES(last_logged_at_ms))";
@@ -499,39 +484,39 @@ impl SiteRollups {
             ),
             ("rollup_names", "name, registered_domain", &self.names),
         ] {
-            let rows: Vec<_> = rows.iter().collect();
-            for chunk in rows.chunks(ROWS) {
-                let mut q = QueryBuilder::new(format!(
-                    "INSERT INTO {table} ({key}, issuances, first_logged_at_ms, last_logged_at_ms) "
-                ));
-                q.push_values(chunk, |mut b, (k, (other, seen))| {
-                    b.push_bind((*k).clone())
-                        .push_bind(other.clone())
-                        .push_bind(seen.issuances)
-                        .push_bind(seen.first)
-                        .push_bind(seen.last);
-                });
-                q.push(SEEN);
-                q.build().execute(&mut *conn).await?;
-            }
-        }
-        let orgs: Vec<_> = self.orgs.iter().collect();
-        for chunk in orgs.chunks(ROWS) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO rollup_orgs (org, ca, bucket, validation, issuances, first_logged_at_ms, last_logged_at_ms) ",
+            let mut ins = Insert::new(
+                &format!(
+                    "INSERT INTO {table} ({key}, issuances, first_logged_at_ms, last_logged_at_ms)"
+                ),
+                SEEN,
             );
-            q.push_values(chunk, |mut b, ((org, ca, bucket, validation), seen)| {
-                b.push_bind(org.clone())
-                    .push_bind(ca.clone())
-                    .push_bind(bucket.clone())
-                    .push_bind(validation.clone())
-                    .push_bind(seen.issuances)
-                    .push_bind(seen.first)
-                    .push_bind(seen.last);
-            });
-            q.push(SEEN);
-            q.build().execute(&mut *conn).await?;
+            for (k, (other, seen)) in rows {
+                ins.row(|b| {
+                    b.push(k)
+                        .push(other)
+                        .push(seen.issuances)
+                        .push(seen.first)
+                        .push(seen.last);
+                });
+            }
+            ins.execute(conn).await?;
         }
+        let mut ins = Insert::new(
+            "INSERT INTO rollup_orgs (org, ca, bucket, validation, issuances, first_logged_at_ms, last_logged_at_ms)",
+            SEEN,
+        );
+        for ((org, ca, bucket, validation), seen) in &self.orgs {
+            ins.row(|b| {
+                b.push(org)
+                    .push(ca)
+                    .push(bucket)
+                    .push(validation)
+                    .push(seen.issuances)
+                    .push(seen.first)
+                    .push(seen.last);
+            });
+        }
+        ins.execute(conn).await?;
         Ok(())
     }
 }

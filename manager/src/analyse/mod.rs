@@ -17,6 +17,7 @@ use ct_core::cert::{CertInfo, extract};
 use ct_core::jst::LogTime;
 use ct_core::leaf::{EntryType, decode_leaf};
 use ct_core::matcher::{Matcher, registered_domain};
+use ct_db::bulk::Insert;
 use sha2::{Digest, Sha256};
 use sqlx::{MySqlConnection, MySqlPool, QueryBuilder};
 use tokio::sync::watch;
@@ -159,8 +160,8 @@ fn names_key(names: &[String]) -> [u8; 32] {
     Sha256::digest(names.join("\n").as_bytes()).into()
 }
 
-fn short(s: &Option<String>, max: usize) -> Option<String> {
-    s.as_deref().map(|s| crate::db::clip(s, max).to_owned())
+fn short(s: &Option<String>, max: usize) -> Option<&str> {
+    s.as_deref().map(|s| crate::db::clip(s, max))
 }
 
 fn flag(b: bool) -> i8 {
@@ -600,52 +601,41 @@ async fn insert_analysis(
     facts: &[Facts],
     issuance_of: &HashMap<u64, u64>,
 ) -> Result<()> {
-    let now = crate::db::now_ms();
-    for chunk in facts.chunks(1_000) {
-        if chunk.is_empty() {
-            continue;
-        }
-        let mut q = QueryBuilder::new(
-            "INSERT INTO cert_analysis (certificate_id, issuance_id, spki_sha256, authority_key_id, \
-             subject_key_id, san_count, is_wildcard, has_crl, has_ocsp, subject_c, subject_st, subject_l, \
-             subject_ou, issuer_c, issuer_st, issuer_l, issuer_ou, validation, validation_inferred, \
-             validity_days, first_logged_at_ms, jst_night, jst_weekend, jst_holiday, jst_hour, jst_weekday, \
-             analysed_at) ",
-        );
-        q.push_values(chunk, |mut b, f| {
-            let i = &f.info;
-            let t = LogTime::from_ms(f.first_logged_ms);
-            b.push_bind(f.certificate_id)
-                .push_bind(issuance_of.get(&f.certificate_id).copied().unwrap_or(0))
-                .push_bind(i.spki_sha256.map(|h| h.0.to_vec()))
-                .push_bind(short(&i.authority_key_id, KEY_ID))
-                .push_bind(short(&i.subject_key_id, KEY_ID))
-                .push_bind(i.san_count)
-                .push_bind(flag(i.is_wildcard))
-                .push_bind(flag(!i.crl_urls.is_empty()))
-                .push_bind(flag(!i.ocsp_urls.is_empty()))
-                .push_bind(short(&i.subject.c, SHORT))
-                .push_bind(short(&i.subject.st, SHORT))
-                .push_bind(short(&i.subject.l, SHORT))
-                .push_bind(short(&i.subject.ou, SHORT))
-                .push_bind(short(&i.issuer.c, SHORT))
-                .push_bind(short(&i.issuer.st, SHORT))
-                .push_bind(short(&i.issuer.l, SHORT))
-                .push_bind(short(&i.issuer.ou, SHORT))
-                .push_bind(i.validation.as_str())
-                .push_bind(flag(i.validation_inferred))
-                .push_bind(chain::validity_days(i.not_before, i.not_after))
-                .push_bind(f.first_logged_ms)
-                .push_bind(t.as_ref().map(|t| flag(t.night)))
-                .push_bind(t.as_ref().map(|t| flag(t.weekend)))
-                .push_bind(t.as_ref().map(|t| flag(t.holiday)))
-                .push_bind(t.as_ref().map(|t| t.hour))
-                .push_bind(t.as_ref().map(|t| t.weekday))
-                .push_bind(now);
+    let mut ins = Insert::new(
+        "INSERT INTO cert_analysis (certificate_id, issuance_id, spki_sha256, authority_key_id, \
+         subject_key_id, san_count, is_wildcard, has_crl, has_ocsp, subject_c, subject_st, subject_l, \
+         subject_ou, issuer_c, issuer_st, issuer_l, issuer_ou, validation, validation_inferred, \
+         validity_days, first_logged_at_ms, jst_holiday)",
+        UPSERT_ANALYSIS,
+    );
+    for f in facts {
+        let i = &f.info;
+        ins.row(|r| {
+            r.push(f.certificate_id)
+                .push(issuance_of.get(&f.certificate_id).copied().unwrap_or(0))
+                .push(i.spki_sha256.map(|h| h.0))
+                .push(short(&i.authority_key_id, KEY_ID))
+                .push(short(&i.subject_key_id, KEY_ID))
+                .push(i.san_count)
+                .push(i.is_wildcard)
+                .push(!i.crl_urls.is_empty())
+                .push(!i.ocsp_urls.is_empty())
+                .push(short(&i.subject.c, SHORT))
+                .push(short(&i.subject.st, SHORT))
+                .push(short(&i.subject.l, SHORT))
+                .push(short(&i.subject.ou, SHORT))
+                .push(short(&i.issuer.c, SHORT))
+                .push(short(&i.issuer.st, SHORT))
+                .push(short(&i.issuer.l, SHORT))
+                .push(short(&i.issuer.ou, SHORT))
+                .push(i.validation.as_str())
+                .push(i.validation_inferred)
+                .push(chain::validity_days(i.not_before, i.not_after))
+                .push(f.first_logged_ms)
+                .push(LogTime::from_ms(f.first_logged_ms).map(|t| t.holiday));
         });
-        q.push(UPSERT_ANALYSIS);
-        q.build().execute(&mut *conn).await?;
     }
+    ins.execute(conn).await?;
     Ok(())
 }
 
@@ -657,22 +647,22 @@ const UPSERT_ANALYSIS: &str = " ON DUPLICATE KEY UPDATE issuance_id = VALUES(iss
      issuer_c = VALUES(issuer_c), issuer_st = VALUES(issuer_st), issuer_l = VALUES(issuer_l), \
      issuer_ou = VALUES(issuer_ou), validation = VALUES(validation), validation_inferred = VALUES(validation_inferred), \
      validity_days = VALUES(validity_days), first_logged_at_ms = VALUES(first_logged_at_ms), \
-     jst_night = VALUES(jst_night), jst_weekend = VALUES(jst_weekend), jst_holiday = VALUES(jst_holiday), \
-     jst_hour = VALUES(jst_hour), jst_weekday = VALUES(jst_weekday), analysed_at = VALUES(analysed_at)";
+     jst_holiday = VALUES(jst_holiday)";
 
 async fn add_heat(conn: &mut MySqlConnection, heat: &BTreeMap<(u8, u8, bool), i64>) -> Result<()> {
     if heat.is_empty() {
         return Ok(());
     }
-    let mut q = QueryBuilder::new("INSERT INTO rollup_jst (weekday, hour, holiday, certificates) ");
-    q.push_values(heat, |mut b, ((weekday, hour, holiday), n)| {
-        b.push_bind(*weekday)
-            .push_bind(*hour)
-            .push_bind(flag(*holiday))
-            .push_bind(*n);
-    });
-    q.push(" ON DUPLICATE KEY UPDATE certificates = certificates + VALUES(certificates)");
-    q.build().execute(&mut *conn).await?;
+    let mut ins = Insert::new(
+        "INSERT INTO rollup_jst (weekday, hour, holiday, certificates)",
+        " ON DUPLICATE KEY UPDATE certificates = certificates + VALUES(certificates)",
+    );
+    for ((weekday, hour, holiday), n) in heat {
+        ins.row(|b| {
+            b.push(*weekday).push(*hour).push(*holiday).push(*n);
+        });
+    }
+    ins.execute(conn).await?;
     Ok(())
 }
 
@@ -693,16 +683,12 @@ async fn move_first_logged(
     if let Some(t) = &t {
         *heat.entry((t.weekday, t.hour, t.holiday)).or_default() += 1;
     }
+    // The other JST columns are computed from first_logged_at_ms.
     sqlx::query(
-        "UPDATE cert_analysis SET first_logged_at_ms = ?, jst_night = ?, jst_weekend = ?, jst_holiday = ?, \
-         jst_hour = ?, jst_weekday = ? WHERE certificate_id = ?",
+        "UPDATE cert_analysis SET first_logged_at_ms = ?, jst_holiday = ? WHERE certificate_id = ?",
     )
     .bind(new)
-    .bind(t.as_ref().map(|t| flag(t.night)))
-    .bind(t.as_ref().map(|t| flag(t.weekend)))
     .bind(t.as_ref().map(|t| flag(t.holiday)))
-    .bind(t.as_ref().map(|t| t.hour))
-    .bind(t.as_ref().map(|t| t.weekday))
     .bind(certificate_id)
     .execute(&mut *conn)
     .await?;

@@ -236,13 +236,11 @@ fn leak(v: Vec<(u64, u64, i64, i64)>) -> &'static [(u64, u64, i64, i64)] {
     Box::leak(v.into_boxed_slice())
 }
 
-/// JST facts of a CT timestamp: (weekday 0 = Monday, hour, holiday, night, weekend).
-/// The holidays are the fixture's dates only.
-pub fn jst(ms: i64) -> (i64, i64, bool, bool, bool) {
-    let local = ms + 9 * 3_600_000;
-    let day = local.div_euclid(86_400_000);
-    let weekday = (day + 3).rem_euclid(7); // 1970-01-01 was a Thursday
-    let hour = local.rem_euclid(86_400_000) / 3_600_000;
+/// Whether a CT timestamp falls on a holiday in JST. The holidays are the
+/// fixture's dates only (the other JST columns are generated from the
+/// timestamp).
+pub fn jst_holiday(ms: i64) -> bool {
+    let day = (ms + 9 * 3_600_000).div_euclid(86_400_000);
     let epoch = jiff::civil::date(1970, 1, 1);
     let holidays = [
         jiff::civil::date(2026, 5, 4),
@@ -251,16 +249,9 @@ pub fn jst(ms: i64) -> (i64, i64, bool, bool, bool) {
         jiff::civil::date(2026, 11, 3),
         jiff::civil::date(2026, 11, 23),
     ];
-    let holiday = holidays
+    holidays
         .iter()
-        .any(|d| (*d - epoch).get_days() as i64 == day);
-    (
-        weekday,
-        hour,
-        holiday,
-        !(8..20).contains(&hour),
-        weekday >= 5,
-    )
+        .any(|d| (*d - epoch).get_days() as i64 == day)
 }
 
 /// Inserts the history: certificates, names, sightings, the analysis rows
@@ -324,12 +315,13 @@ pub async fn fill_history(pool: &MySqlPool) {
                 .await
                 .unwrap();
             }
-            let (weekday, hour, holiday, night, weekend) = jst(logged);
+            // The other JST columns are computed from first_logged_at_ms.
+            let holiday = jst_holiday(logged);
             sqlx::query(
                 "INSERT INTO cert_analysis (certificate_id, issuance_id, spki_sha256, authority_key_id, subject_key_id, \
                  san_count, is_wildcard, has_crl, has_ocsp, subject_c, issuer_c, validation, validation_inferred, \
-                 validity_days, first_logged_at_ms, jst_night, jst_weekend, jst_holiday, jst_hour, jst_weekday, analysed_at) \
-                 VALUES (?, ?, ?, 'aa:bb', 'cc:dd', ?, 0, 1, 1, 'JP', 'US', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 validity_days, first_logged_at_ms, jst_holiday) \
+                 VALUES (?, ?, ?, 'aa:bb', 'cc:dd', ?, 0, 1, 1, 'JP', 'US', ?, 0, ?, ?, ?)",
             )
             .bind(c.id)
             .bind(i.id)
@@ -338,12 +330,7 @@ pub async fn fill_history(pool: &MySqlPool) {
             .bind(i.validation)
             .bind(i.days)
             .bind(logged)
-            .bind(night)
-            .bind(weekend)
             .bind(holiday)
-            .bind(hour)
-            .bind(weekday)
-            .bind(NOW)
             .execute(pool)
             .await
             .unwrap();
@@ -390,14 +377,8 @@ pub async fn fill_history(pool: &MySqlPool) {
         .execute(pool)
         .await
         .unwrap();
-    // The job's rollups, by its definitions (manager::analyse).
-    q("UPDATE issuances SET rollup_day = FLOOR((first_logged_at_ms + 32400000) / 86400000), \
-       rollup_ca = COALESCE(issuer_o, ''), rollup_bucket = CASE WHEN validity_days IS NULL THEN 'unknown' \
-       WHEN validity_days < 90 THEN 'short' WHEN validity_days = 90 THEN '90' \
-       WHEN validity_days <= 398 THEN '91-398' ELSE 'over-398' END")
-        .execute(pool)
-        .await
-        .unwrap();
+    // The job's rollups, by its definitions (manager::analyse; rollup_day,
+    // rollup_ca and rollup_bucket are generated columns).
     q("INSERT INTO rollup_issuances (day, ca, bucket, issuances) \
        SELECT rollup_day, rollup_ca, rollup_bucket, COUNT(*) FROM issuances GROUP BY 1, 2, 3")
     .execute(pool)
