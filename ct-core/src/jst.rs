@@ -26,12 +26,15 @@ static TOKYO: LazyLock<TimeZone> = LazyLock::new(|| {
 /// same fields (the analysis tables' generated columns) uses this bound.
 pub const LAST_MS: u64 = 253_402_207_200_000;
 
-/// The day in Japan (days since 1970-01-01, UTC+9) of a CT timestamp, up
-/// to [`LAST_MS`]. Japan has kept UTC+9 without daylight saving time since
-/// 1952, before any CT log, so this is the day of [`LogTime::from_ms`].
-pub fn jst_day(ms: u64) -> Option<i64> {
-    let ms = i64::try_from(ms).ok().filter(|_| ms <= LAST_MS)?;
-    Some((ms + 32_400_000).div_euclid(86_400_000))
+/// The day in Japan (days since 1970-01-01, UTC+9) of a CT timestamp: the
+/// date of [`LogTime::from_ms`] (Japan has kept UTC+9 without daylight
+/// saving time since 1952, before any CT log). A timestamp past [`LAST_MS`]
+/// (a log's error: no calendar date holds it) counts on the day of
+/// `LAST_MS`, so every timestamp has a day, and the day fits an SQL `INT`.
+pub fn jst_day(ms: u64) -> i64 {
+    // LAST_MS is far below i64::MAX.
+    let ms = ms.min(LAST_MS) as i64;
+    (ms + 32_400_000).div_euclid(86_400_000)
 }
 
 /// When, in Japan, a log entry was stamped.
@@ -102,8 +105,8 @@ mod tests {
         assert!(LogTime::from_ms(0).is_some());
         assert!(LogTime::from_ms(LAST_MS).is_some());
         assert_eq!(LogTime::from_ms(LAST_MS + 1), None);
-        assert_eq!(jst_day(LAST_MS + 1), None);
-        assert_eq!(jst_day(u64::MAX), None);
+        assert_eq!(jst_day(LAST_MS + 1), jst_day(LAST_MS));
+        assert_eq!(jst_day(u64::MAX), jst_day(LAST_MS));
     }
 
     #[test]
@@ -119,7 +122,7 @@ mod tests {
         ] {
             let t = LogTime::from_ms(ms).unwrap();
             let days = i64::from((t.date - epoch).get_days());
-            assert_eq!(jst_day(ms), Some(days), "{ms}");
+            assert_eq!(jst_day(ms), days, "{ms}");
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct Fresh {
 }
 
 /// Where the rollup counts an issuance: (JST day, CA, validity bucket).
+/// Computed from the issuance's stored columns both where it is counted now
+/// and where it was (migration 09's generated columns say the same); a
+/// change to this rule needs `analyse --backfill`.
 type Counted = (i64, String, String);
 
 fn counted(
@@ -49,7 +52,7 @@ fn counted(
     days: Option<i64>,
 ) -> Option<Counted> {
     Some((
-        chain::jst_day(first_logged?)?,
+        chain::jst_day(first_logged?),
         crate::db::clip(issuer_o.as_deref().unwrap_or_default(), SHORT).to_owned(),
         chain::validity_bucket(days).to_owned(),
     ))
