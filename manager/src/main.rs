@@ -183,7 +183,11 @@ fn secs(n: u64) -> Option<Duration> {
 async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // sqlx's slow-statement warning carries the whole statement: for
+            // the analysis' bulk inserts, megabytes of literals per line.
+            // Slow requests show in /metrics; RUST_LOG brings it back.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx::query=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
