@@ -301,7 +301,6 @@ pub async fn apply<'a>(
 
     deltas.retain(|_, n| *n != 0);
     let shrank = deltas.values().any(|n| *n < 0);
-    let deltas: Vec<_> = deltas.into_iter().collect();
     let mut ins = Insert::new(
         "INSERT INTO rollup_issuances (day, ca, bucket, issuances)",
         " ON DUPLICATE KEY UPDATE issuances = issuances + VALUES(issuances)",

@@ -98,6 +98,9 @@ struct Facts {
     /// The .jp names, sorted and unique.
     names: Vec<String>,
     first_logged_ms: u64,
+    /// That moment in Japan (computed here, on every core, once for both
+    /// the per-certificate row and the heat map).
+    logged: Option<LogTime>,
 }
 
 /// Computes the facts of stored raw entries (CPU work, on every core).
@@ -135,6 +138,7 @@ fn facts_of(matcher: &Matcher, rows: Vec<(u64, Vec<u8>, u64)>) -> Vec<Facts> {
             info,
             names,
             first_logged_ms,
+            logged: LogTime::from_ms(first_logged_ms),
         }
     };
     let mut rows = rows;
@@ -585,10 +589,7 @@ async fn analysed(
 /// The JST heat map cells of new certificates.
 fn heat_of(facts: &[Facts]) -> BTreeMap<(u8, u8, bool), i64> {
     let mut heat = BTreeMap::new();
-    for t in facts
-        .iter()
-        .filter_map(|f| LogTime::from_ms(f.first_logged_ms))
-    {
+    for t in facts.iter().filter_map(|f| f.logged) {
         *heat.entry((t.weekday, t.hour, t.holiday)).or_default() += 1;
     }
     heat
@@ -632,7 +633,7 @@ async fn insert_analysis(
                 .push(i.validation_inferred)
                 .push(chain::validity_days(i.not_before, i.not_after))
                 .push(f.first_logged_ms)
-                .push(LogTime::from_ms(f.first_logged_ms).map(|t| t.holiday));
+                .push(f.logged.map(|t| t.holiday));
         });
     }
     ins.execute(conn).await?;
